@@ -1,0 +1,201 @@
+"""The plugin host: how ganbench finds architectures, losses, techniques, datasets and metrics.
+
+Writing a plugin
+----------------
+A plugin is any importable module that implements hooks from :mod:`ganbench.hookspecs`::
+
+    # ganbench_mygan/__init__.py
+    from ganbench import hookimpl
+    from ganbench.api import Architecture
+
+    class MyGAN(Architecture):
+        name = "mygan"
+        ...
+
+    @hookimpl
+    def ganbench_register_architectures(registry):
+        registry.add(MyGAN)
+
+and declares it in its ``pyproject.toml``::
+
+    [project.entry-points.ganbench]
+    mygan = "ganbench_mygan"
+
+After ``pip install``, ``ganbench plugins`` lists it and ``ganbench run --arch mygan`` runs it. The
+built-in variants in ``plugins/`` (importable as ``ganbench_plugins``) are declared the same way in
+ganbench's own ``pyproject.toml`` and go through exactly the same loading path.
+
+Choosing plugins
+----------------
+* ``GANBENCH_DISABLE_PLUGINS=a,b`` or ``ganbench --disable-plugin a`` blocks entry points by name.
+* ``GANBENCH_LOAD_PLUGINS=a,b`` or ``ganbench --only-plugin a`` loads only those entry points.
+* ``GANBENCH_TRACE_PLUGINS=1`` prints every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import sys
+from typing import Iterable
+
+import pluggy
+
+from ganbench import PROJECT_NAME, hookspecs
+from ganbench.errors import PluginError, UsageError
+from ganbench.registry import Registry
+
+ENV_DISABLE = "GANBENCH_DISABLE_PLUGINS"
+ENV_ONLY = "GANBENCH_LOAD_PLUGINS"
+ENV_TRACE = "GANBENCH_TRACE_PLUGINS"
+
+# kind -> (hook name, base-class attribute in ganbench.api)
+KINDS = {
+    "architectures": ("ganbench_register_architectures", "Architecture"),
+    "losses": ("ganbench_register_losses", "Loss"),
+    "techniques": ("ganbench_register_techniques", "Technique"),
+    "datasets": ("ganbench_register_datasets", "Dataset"),
+    "metrics": ("ganbench_register_metrics", "Metric"),
+    "report_formats": ("ganbench_register_report_formats", "ReportFormat"),
+}
+
+
+@dataclasses.dataclass
+class PluginInfo:
+    name: str            # entry-point name
+    module: str          # what the entry point points at
+    distribution: str    # the installed distribution that declares it
+    version: str
+    provides: dict[str, list[str]]
+
+
+class Host:
+    """A loaded plugin manager plus the registries its plugins filled. Build one with :func:`load`."""
+
+    def __init__(self, pm: pluggy.PluginManager, registries: dict[str, Registry],
+                 dists: dict[str, tuple[str, str, str]]):
+        self.pm = pm
+        self.registries = registries
+        self._dists = dists  # plugin name -> (module, distribution, version)
+
+    @property
+    def architectures(self) -> Registry:
+        return self.registries["architectures"]
+
+    @property
+    def losses(self) -> Registry:
+        return self.registries["losses"]
+
+    @property
+    def techniques(self) -> Registry:
+        return self.registries["techniques"]
+
+    @property
+    def datasets(self) -> Registry:
+        return self.registries["datasets"]
+
+    @property
+    def metrics(self) -> Registry:
+        return self.registries["metrics"]
+
+    @property
+    def report_formats(self) -> Registry:
+        return self.registries["report_formats"]
+
+    def plugins(self) -> list[PluginInfo]:
+        out = []
+        for name in sorted(self._dists):
+            module, dist, version = self._dists[name]
+            provides = {kind: [n for n in reg.names() if reg.plugin_of(n) == name]
+                        for kind, reg in self.registries.items()}
+            out.append(PluginInfo(name, module, dist, version, {k: v for k, v in provides.items() if v}))
+        return out
+
+    def versions(self) -> dict[str, str]:
+        """``{distribution: version}`` of every distribution that contributed a plugin."""
+        return {dist: version for _, dist, version in self._dists.values()}
+
+    def plugin_version(self, plugin_name: str) -> str:
+        _, dist, version = self._dists[plugin_name]
+        return f"{dist}=={version}"
+
+
+def _split_env(var: str) -> set[str]:
+    return {p.strip() for p in os.environ.get(var, "").split(",") if p.strip()}
+
+
+def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
+    found, seen = [], set()
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == PROJECT_NAME and ep.name not in seen:
+                seen.add(ep.name)
+                found.append((ep, dist))
+    return found
+
+
+def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[tuple[str, object]] = ()) -> Host:
+    """Build a fresh plugin host: specs, entry points (minus blocked ones), validation, registries.
+
+    :param disable: entry-point names to block (added to ``$GANBENCH_DISABLE_PLUGINS``).
+    :param only: if non-empty, load only these entry points (added to ``$GANBENCH_LOAD_PLUGINS``).
+    :param extra: ``(name, plugin)`` pairs registered after the entry points (tests, notebooks).
+    """
+    from ganbench import api
+
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get(ENV_TRACE):
+        pm.trace.root.setwriter(lambda msg: sys.stderr.write(msg))
+        pm.enable_tracing()
+    disabled = set(disable) | _split_env(ENV_DISABLE)
+    allowed = set(only) | _split_env(ENV_ONLY)
+    eps = _entry_points()
+    known = {ep.name for ep, _ in eps}
+    for name in (disabled | allowed) - known:
+        raise UsageError(f"no plugin named {name!r} to block or allow; installed: {', '.join(sorted(known))}")
+
+    dists: dict[str, tuple[str, str, str]] = {}
+    for ep, dist in eps:
+        if ep.name in disabled or (allowed and ep.name not in allowed):
+            pm.set_blocked(ep.name)
+            continue
+        dist_name = dist.metadata["Name"]
+        where = f"plugin {ep.name!r} ({ep.value}) from distribution {dist_name} {dist.version}"
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must name itself, not crash with a traceback
+            raise PluginError(f"{where} failed to import: {type(exc).__name__}: {exc}") from exc
+        _register(pm, plugin, ep.name, where)
+        dists[ep.name] = (ep.value, dist_name, dist.version)
+    for name, plugin in extra:
+        _register(pm, plugin, name, f"plugin {name!r}")
+        dists[name] = (getattr(plugin, "__name__", repr(plugin)), "(not installed)", "0")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or "?"
+        module, dist, version = dists.get(name, ("?", "?", "?"))
+        raise PluginError(f"plugin {name!r} ({module}) from distribution {dist} {version}: {exc}") from exc
+
+    registries = {}
+    for kind, (hook_name, base_name) in KINDS.items():
+        registry = Registry(kind, getattr(api, base_name))
+        # One plugin at a time, so that a bad registration names the plugin that made it.
+        for plugin in pm.get_plugins():
+            name = pm.get_name(plugin)
+            if not hasattr(plugin, hook_name) or name is None:
+                continue
+            registry.current_plugin = name
+            pm.subset_hook_caller(hook_name, [p for p in pm.get_plugins() if p is not plugin])(registry=registry)
+        registry.current_plugin = "?"
+        registries[kind] = registry
+    return Host(pm, registries, dists)
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str, where: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"{where} is invalid: {exc}") from exc

@@ -1,0 +1,271 @@
+"""The GAN training step: how an architecture, a loss and techniques meet.
+
+One :class:`Trainer` owns G, D, their optimisers and every random stream of a run. ``step()`` performs
+``n_critic`` discriminator updates and one generator update. Its whole state (weights, optimisers,
+random streams, batch counter, technique state) round-trips through ``state_dict`` so that a resumed
+run continues bit-identically on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ganbench.api import Architecture, DataInfo, Loss, Technique
+from ganbench.seeding import derive_seed, make_generator
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a technique hook sees during one training step."""
+
+    trainer: Trainer
+    step: int
+    real: torch.Tensor
+    labels: torch.Tensor | None
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.trainer.G
+
+    @property
+    def discriminator(self) -> nn.Module:
+        return self.trainer.D
+
+    @property
+    def loss(self) -> Loss:
+        return self.trainer.loss
+
+    @property
+    def hparams(self) -> Mapping[str, Any]:
+        return self.trainer.hparams
+
+    @property
+    def rng(self) -> torch.Generator:
+        """The technique random stream (saved in checkpoints): use it, never the global RNG."""
+        return self.trainer.technique_rng
+
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.device
+
+    def discriminator_update(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+        """One discriminator update of ``discriminator`` on a fresh batch (used by unrolling)."""
+        return self.trainer.discriminator_update(discriminator, optimizer, self.step)
+
+
+class Trainer:
+    def __init__(self, architecture: Architecture, loss: Loss, techniques: Sequence[Technique], data: DataInfo,
+                 train_x: torch.Tensor, train_y: torch.Tensor | None, hparams: Mapping[str, Any], seed: int,
+                 device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+        self.hparams = dict(hparams)
+        self.data = data
+        self.seed = seed
+        self.device = torch.device(device)
+        self.loss = loss
+        self.techniques = list(techniques)
+        self.autocast_dtype = PRECISIONS[precision]
+        self.batch_size = int(self.hparams["batch_size"])
+        self.n_critic = int(self.hparams.get("n_critic", 1))
+        self.z_dim = int(self.hparams["z_dim"])
+
+        # Weights come from the global RNG (that is how nn.Module initialises); seed it from the init stream.
+        torch.manual_seed(derive_seed(seed, "init"))
+        G, D = architecture.build(data, self.hparams)
+        for t in self.techniques:
+            G = t.wrap_generator(G, data)
+            D = t.wrap_discriminator(D, data)
+        memory_format = torch.channels_last if channels_last and data.is_image else torch.contiguous_format
+        self.G = G.to(self.device, memory_format=memory_format)
+        self.D = D.to(self.device, memory_format=memory_format)
+        betas = (float(self.hparams.get("beta1", 0.5)), float(self.hparams.get("beta2", 0.999)))
+        self.opt_g = loss.make_optimizer(self.G.parameters(), float(self.hparams["lr_g"]), betas)
+        self.opt_d = loss.make_optimizer(self.D.parameters(), float(self.hparams["lr_d"]), betas)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        self._g_forward = torch.compile(self.G) if compile else self.G
+        self._d_forward = torch.compile(self.D) if compile else self.D
+
+        self.train_x = train_x.to(self.device)
+        self.train_y = None if train_y is None else train_y.to(self.device)
+        self.latent_rng = make_generator(seed, "latent", self.device)
+        self.technique_rng = make_generator(seed, "technique", self.device)
+        self.batches_drawn = 0
+        self.steps_done = 0
+        self._epoch_order: tuple[int, torch.Tensor] | None = None
+
+    # -- data and noise ----------------------------------------------------------------------------
+    def next_real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch of the epoch order. Order is a pure function of (seed, epoch): nothing to save."""
+        n = self.train_x.shape[0]
+        per_epoch = max(n // self.batch_size, 1)
+        epoch, index = divmod(self.batches_drawn, per_epoch)
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, f"data:{epoch}"))
+            self._epoch_order = (epoch, torch.randperm(n, generator=gen).to(self.device))
+        idx = self._epoch_order[1][index * self.batch_size:(index + 1) * self.batch_size]
+        self.batches_drawn += 1
+        return self.train_x[idx], None if self.train_y is None else self.train_y[idx]
+
+    @property
+    def images_shown(self) -> int:
+        return self.batches_drawn * self.batch_size
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        gen = generator or self.latent_rng
+        G = self.G
+        if hasattr(G, "sample_latent"):
+            z = G.sample_latent(n, gen, self.device)
+        else:
+            z = torch.randn(n, self.z_dim, generator=gen, device=gen.device).to(self.device)
+        labels = None
+        if self.data.num_classes and getattr(G, "conditional", False):
+            labels = torch.randint(self.data.num_classes, (n,), generator=gen, device=gen.device).to(self.device)
+        return z, labels
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _generate(self, z, labels):
+        with self._autocast():
+            return self._g_forward(z, labels).float()
+
+    def _score(self, D: nn.Module, x: torch.Tensor, labels, ctx: StepContext) -> torch.Tensor:
+        for t in self.techniques:
+            x = t.discriminator_input(x, ctx)
+        forward = self._d_forward if D is self.D else D
+        with self._autocast():
+            # Losses and penalties run in fp32 whatever the network's precision.
+            return forward(x, labels).float().reshape(-1)
+
+    # -- one step ----------------------------------------------------------------------------------
+    def discriminator_update(self, D: nn.Module, opt: torch.optim.Optimizer, step: int) -> torch.Tensor:
+        real, labels = self.next_real_batch()
+        ctx = StepContext(self, step, real, labels)
+        z, fake_labels = self.sample_latent(real.shape[0])
+        if labels is not None and fake_labels is not None:
+            fake_labels = labels  # conditional D sees fakes of the same classes as the reals
+        with torch.no_grad():
+            fake = self._generate(z, fake_labels)
+        for t in self.techniques:
+            fake = t.discriminator_fakes(fake, ctx)
+        real_scores = self._score(D, real, labels, ctx)
+        fake_scores = self._score(D, fake, fake_labels, ctx)
+        loss = self.loss.discriminator_loss(real_scores, fake_scores)
+        penalty = self.loss.penalty(D, real, fake, labels)
+        if penalty is not None:
+            loss = loss + penalty
+        for t in self.techniques:
+            extra = t.discriminator_extra_loss(ctx)
+            if extra is not None:
+                loss = loss + extra
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+        self.loss.after_discriminator_step(D)
+        return loss.detach()
+
+    def step(self) -> dict[str, torch.Tensor]:
+        """One training iteration: ``n_critic`` discriminator updates, then one generator update."""
+        self.G.train()
+        self.D.train()
+        step = self.steps_done
+        for _ in range(self.n_critic):
+            loss_d = self.discriminator_update(self.D, self.opt_d, step)
+
+        real, labels = self.next_real_batch() if self.loss.needs_real_for_generator else (None, None)
+        ctx = StepContext(self, step, real, labels)
+        D_for_g = self.D
+        for t in self.techniques:
+            D_for_g = t.discriminator_for_generator_step(ctx) or D_for_g
+        z, fake_labels = self.sample_latent(self.batch_size)
+        fake = self._generate(z, fake_labels)
+        loss_g = None
+        for t in self.techniques:
+            replaced = t.generator_loss(ctx, fake, fake_labels)
+            if replaced is not None:
+                loss_g = replaced
+        if loss_g is None:
+            fake_scores = self._score(D_for_g, fake, fake_labels, ctx)
+            real_scores = self._score(D_for_g, real, labels, ctx) if real is not None else None
+            loss_g = self.loss.generator_loss(fake_scores, real_scores)
+        for t in self.techniques:
+            extra = t.generator_extra_loss(ctx)
+            if extra is not None:
+                loss_g = loss_g + extra
+        aux = getattr(D_for_g, "auxiliary_loss", None)
+        if aux is not None:  # InfoGAN's mutual-information term trains G and D's Q head together
+            info = aux(fake, z)
+            loss_g = loss_g + info
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        if aux is not None:
+            self.scaler.step(self.opt_d)
+        self.scaler.update()
+        for t in self.techniques:
+            t.after_generator_step(ctx)
+        self.steps_done += 1
+        return {"loss_d": loss_d, "loss_g": loss_g.detach()}
+
+    # -- evaluation and state ----------------------------------------------------------------------
+    def evaluation_generator(self) -> nn.Module:
+        G = self.G
+        for t in self.techniques:
+            G = t.evaluation_generator(G) or G
+        return G
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "latent_rng": self.latent_rng.get_state(), "technique_rng": self.technique_rng.get_state(),
+            "global_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "batches_drawn": self.batches_drawn, "steps_done": self.steps_done,
+            "techniques": [t.state_dict() for t in self.techniques],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.latent_rng.set_state(state["latent_rng"])
+        self.technique_rng.set_state(state["technique_rng"])
+        torch.set_rng_state(state["global_rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.batches_drawn = int(state["batches_drawn"])
+        self.steps_done = int(state["steps_done"])
+        for t, s in zip(self.techniques, state["techniques"]):
+            t.load_state_dict(s)
+
+    def weights_hash(self) -> str:
+        """sha256 over G and D weights and buffers, in a stable order."""
+        import hashlib
+        h = hashlib.sha256()
+        for module in (self.G, self.D):
+            for key, tensor in sorted(module.state_dict().items()):
+                h.update(key.encode())
+                h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    def clone_discriminator(self) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """A deep copy of D and its optimiser (for look-ahead techniques)."""
+        D = copy.deepcopy(self.D)
+        opt = type(self.opt_d)(D.parameters(), **self.opt_d.defaults)
+        opt.load_state_dict(self.opt_d.state_dict())
+        return D, opt

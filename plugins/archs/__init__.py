@@ -1,0 +1,1 @@
+"""Built-in archs: one file per plugin, each declared in pyproject.toml."""

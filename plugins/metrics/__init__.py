@@ -1,0 +1,1 @@
+"""Built-in metrics: one file per plugin, each declared in pyproject.toml."""

@@ -1,0 +1,1 @@
+"""Built-in techniques: one file per plugin, each declared in pyproject.toml."""
