@@ -183,10 +183,8 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
     for kind, (hook_name, base_name) in KINDS.items():
         registry = Registry(kind, getattr(api, base_name))
         # One plugin at a time, so that a bad registration names the plugin that made it.
-        for plugin in pm.get_plugins():
-            name = pm.get_name(plugin)
-            if not hasattr(plugin, hook_name) or name is None:
-                continue
+        implementers = {impl.plugin_name: impl.plugin for impl in getattr(pm.hook, hook_name).get_hookimpls()}
+        for name, plugin in sorted(implementers.items()):
             registry.current_plugin = name
             pm.subset_hook_caller(hook_name, [p for p in pm.get_plugins() if p is not plugin])(registry=registry)
         registry.current_plugin = "?"

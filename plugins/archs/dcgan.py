@@ -1,1 +1,110 @@
-"""PLACEHOLDER: to be written."""
+"""DCGAN (Radford et al., 2016): the all-convolutional GAN, at 28, 32 and 64 pixels."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ganbench import hookimpl
+from ganbench.api import Architecture, DataInfo
+
+# Image side -> (side of the first feature map, number of stride-2 layers). 64 px is the paper's layout;
+# 32 px drops its first upsampling; 28 px (MNIST) starts from 7x7 so the 4-2-1 stack lands on 28.
+GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
+
+
+def _init_weights(module: nn.Module) -> None:
+    # Paper, section 4: "All weights were initialized from a zero-centered Normal distribution with
+    # standard deviation 0.02"; BatchNorm scales around 1 as in the reference implementation.
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, channels: int, side: int, ngf: int):
+        super().__init__()
+        self.z_dim = z_dim
+        self.conditional = False
+        base, n_up = GEOMETRY[side]
+        width = ngf * 2 ** (n_up - 1)
+        # The first transposed conv maps the 1x1 code to base x base (kernel = base, no padding).
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, width, base, 1, 0, bias=False),
+                                   nn.BatchNorm2d(width), nn.ReLU(True)]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: int, side: int, ndf: int):
+        super().__init__()
+        base, n_down = GEOMETRY[side]
+        # No BatchNorm on the first layer: the paper found it destabilised training on the input.
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        width = ndf
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            width *= 2
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, 1, base, 1, 0, bias=False)
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(x).flatten(1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.body(x)).view(-1)
+
+
+class DCGAN(Architecture):
+    """Deep convolutional GAN (Radford, Metz & Chintala, 2016, "Unsupervised Representation Learning with Deep Convolutional GANs").
+
+    The 64 px layout is the paper's (and the PyTorch reference's): nz 100, ngf = ndf = 64, a stack of
+    4-2-1 transposed convolutions, BatchNorm in G and in D except D's first layer, ReLU in G,
+    LeakyReLU(0.2) in D, tanh output, N(0, 0.02) init, Adam lr 2e-4 beta1 0.5, batch 128. At 32 px
+    the first upsampling is dropped; at 28 px the stack starts from 7x7. ``ngf``/``ndf`` are the
+    widths of the last G layer and first D layer (they double per resolution halving).
+    """
+
+    name = "dcgan"
+    paper = ("Radford, A., Metz, L. & Chintala, S. (2016). Unsupervised Representation Learning with "
+             "Deep Convolutional Generative Adversarial Networks. ICLR 2016.")
+    conditional = False
+    defaults = {
+        "batch_size": 128, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
+        "n_critic": 1, "ngf": 64, "ndf": 64,
+    }
+
+    @classmethod
+    def supports(cls, data: DataInfo) -> str | None:
+        if not data.is_image or len(data.shape) != 3:
+            return "dcgan needs (C, H, W) images"
+        _, height, width = data.shape
+        if height != width or height not in GEOMETRY:
+            return f"dcgan needs square images of {', '.join(map(str, GEOMETRY))} px, not {height}x{width}"
+        return None
+
+    def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
+        h = {**self.defaults, **hparams}
+        channels, side, _ = data.shape
+        G = Generator(int(h["z_dim"]), channels, side, int(h["ngf"]))
+        D = Discriminator(channels, side, int(h["ndf"]))
+        G.apply(_init_weights)
+        D.apply(_init_weights)
+        return G, D
+
+
+@hookimpl
+def ganbench_register_architectures(registry):
+    registry.add(DCGAN)

@@ -1,1 +1,83 @@
-"""PLACEHOLDER: to be written."""
+"""Technique plugin: experience replay of past fakes."""
+
+from __future__ import annotations
+
+import torch
+
+from ganbench import hookimpl
+from ganbench.api import Technique
+
+
+class ExperienceReplay(Technique):
+    """Experience replay: the discriminator also trains on fakes from earlier generators.
+
+    Pfau and Vinyals (2016), "Connecting Generative Adversarial Networks and Actor-Critic Methods",
+    NIPS workshop; Shrivastava, Pfister, Tuzel, Susskind, Wang and Webb (2017), "Learning from
+    Simulated and Unsupervised Images through Adversarial Training", CVPR, section 2.3. A
+    discriminator that only sees the current generator forgets the regions it rejected earlier,
+    and the generator can return to them.
+
+    As in Shrivastava et al., a fraction ``replay_fraction`` (one half) of each fake batch the
+    discriminator trains on is drawn from a buffer of past fakes, and after each draw as many buffer
+    slots are overwritten with fresh fakes; until the buffer is full, fresh fakes are appended. The
+    buffer holds ``replay_buffer_size`` samples (the paper fixes no size). Indices come from the
+    technique stream ``ctx.rng``; the buffer is saved in the technique state. Refused for conditional
+    architectures: a replayed fake would be scored with the current batch's class labels.
+    """
+
+    name = "experience_replay"
+    paper = ("Pfau, Vinyals (2016). Connecting Generative Adversarial Networks and Actor-Critic "
+             "Methods. NIPS Workshop on Adversarial Training. / Shrivastava, Pfister, Tuzel, Susskind, "
+             "Wang, Webb (2017). Learning from Simulated and Unsupervised Images through Adversarial "
+             "Training. CVPR.")
+    defaults = {"replay_buffer_size": 1024, "replay_fraction": 0.5}
+
+    def __init__(self, hparams):
+        super().__init__(hparams)
+        self.buffer: torch.Tensor | None = None
+        self.size = 0  # filled slots
+
+    @classmethod
+    def supports(cls, architecture, loss, data):
+        if getattr(architecture, "conditional", False):
+            return "replayed fakes would be scored with the wrong class labels"
+        return None
+
+    def discriminator_fakes(self, fake, ctx):
+        fresh = fake.detach()
+        B, capacity = fresh.shape[0], int(self.hparams["replay_buffer_size"])
+        gen = ctx.rng
+        if self.buffer is None:
+            self.buffer = fresh.new_zeros((capacity, *fresh.shape[1:]))
+        old = min(int(round(float(self.hparams["replay_fraction"]) * B)), self.size)
+        mixed = fresh
+        if old:
+            picked = torch.randint(self.size, (old,), generator=gen, device=gen.device).to(fresh.device)
+            mixed = torch.cat([fresh[:B - old], self.buffer[picked]])
+        free = capacity - self.size
+        if free > 0:
+            take = min(free, B)
+            self.buffer[self.size:self.size + take] = fresh[:take]
+            self.size += take
+        elif old:
+            slots = torch.randperm(capacity, generator=gen, device=gen.device)[:old].to(fresh.device)
+            self.buffer[slots] = fresh[B - old:]
+        return mixed
+
+    def state_dict(self):
+        return {"buffer": None if self.buffer is None else self.buffer[:self.size].clone(), "size": self.size}
+
+    def load_state_dict(self, state):
+        self.size = int(state["size"])
+        stored = state["buffer"]
+        if stored is None:
+            self.buffer = None
+            return
+        capacity = max(int(self.hparams["replay_buffer_size"]), self.size)
+        self.buffer = stored.new_zeros((capacity, *stored.shape[1:]))
+        self.buffer[:self.size] = stored
+
+
+@hookimpl
+def ganbench_register_techniques(registry):
+    registry.add(ExperienceReplay)

@@ -1,1 +1,81 @@
-"""PLACEHOLDER: to be written."""
+"""Technique plugin: the minibatch standard-deviation feature."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganbench import hookimpl
+from ganbench.api import Technique
+
+
+class MinibatchStddev(Technique):
+    """Minibatch standard deviation: the discriminator sees the feature spread of each group of samples.
+
+    Karras, Aila, Laine and Lehtinen (2018), "Progressive Growing of GANs for Improved Quality,
+    Stability, and Variation", ICLR, section 3. The batch is split into groups of
+    ``minibatch_group_size`` (4 in the paper); within each group the standard deviation of every
+    feature is averaged into one number, which is appended to each group member's features before the
+    decision. Little variation among fakes gives them away.
+
+    Architectures are not edited, so the discriminator is wrapped:
+    ``score(x) = D(x, y) + w * s(x)`` with ``s`` the group statistic. When D's last layer is linear in
+    its features this equals the paper's construction (the statistic appended to the input of the
+    last layer). ``s`` is computed on ``D.features(x, y)`` when D exposes it (so the trunk runs twice
+    per scoring), else on the flattened input. ``w`` and its bias start at zero, so the wrapped D
+    initially scores exactly like D. The group size shrinks to the largest divisor of the batch.
+    """
+
+    name = "minibatch_stddev"
+    paper = ("Karras, Aila, Laine, Lehtinen (2018). Progressive Growing of GANs for Improved Quality, "
+             "Stability, and Variation. ICLR.")
+    defaults = {"minibatch_group_size": 4}
+
+    def wrap_discriminator(self, discriminator, data):
+        use_features = callable(getattr(discriminator, "features", None))
+        return MinibatchStddevDiscriminator(discriminator, int(self.hparams["minibatch_group_size"]),
+                                            use_features)
+
+
+def minibatch_stddev(f: torch.Tensor, group_size: int) -> torch.Tensor:
+    """``[B, F] -> [B, 1]``: each sample gets the mean feature std of its group (strided groups)."""
+    B = f.shape[0]
+    g = max(d for d in range(1, min(group_size, B) + 1) if B % d == 0)
+    groups = f.float().reshape(g, B // g, -1)            # sample i is in group i % (B // g)
+    std = (groups.var(0, unbiased=False) + 1e-8).sqrt()   # eps: sqrt has an infinite slope at 0
+    stat = std.mean(1)                                    # [B // g]
+    return stat.repeat(g).unsqueeze(1)
+
+
+class MinibatchStddevDiscriminator(nn.Module):
+    """``D(x, y) + w * s(x)``; attributes it lacks (``features``, ``auxiliary_loss``...) are D's."""
+
+    def __init__(self, inner: nn.Module, group_size: int, use_features: bool):
+        super().__init__()
+        self.inner = inner
+        self.group_size, self.use_features = group_size, use_features
+        self.head = nn.Linear(1, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x, y=None):
+        score = self.inner(x, y).reshape(-1)
+        f = (self.inner.features(x, y) if self.use_features else x).flatten(1)
+        if f.shape[0] != score.shape[0]:
+            raise ValueError("minibatch_stddev: the discriminator scores a different number of rows "
+                             "than it was given (packed by pacgan?) and has no features() to match them")
+        return score + self.head(minibatch_stddev(f, self.group_size).to(score.dtype)).reshape(-1)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            modules = self.__dict__.get("_modules", {})
+            if "inner" not in modules:
+                raise
+            return getattr(modules["inner"], name)
+
+
+@hookimpl
+def ganbench_register_techniques(registry):
+    registry.add(MinibatchStddev)

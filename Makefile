@@ -1,0 +1,38 @@
+# Set-up and the two commands of the README. Everything installs into .venv with the tested pins.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup leaderboard test benchmark browser clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Chromium renders the HTML report in the tests (Debian package; needs root, skipped otherwise).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium not installed: the headless-browser test will be skipped" >&2; }
+
+## Command 1: set up, run the default study on the embedded data, write the leaderboard.
+leaderboard: setup
+	$(BIN)/ganbench run --all
+	$(BIN)/ganbench report --out results/leaderboard
+	@echo "leaderboard: results/leaderboard/leaderboard.md (HTML: results/leaderboard/index.html)" >&2
+
+## Command 2: set up and run the test suite.
+test: setup browser
+	$(BIN)/python -m pytest -q
+
+## Training-step throughput of the built-in architectures (pytest-benchmark; not part of `make test`).
+benchmark: setup
+	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) results/runs

@@ -1,0 +1,137 @@
+"""``ganbench report``: stored runs -> leaderboard tables, figures, and files in any report format.
+
+    report = build_report("results")                 # read runs, compute tables and figures
+    paths = write_report(report, "out", ["markdown", "html"])
+
+Modules: :mod:`.collect` reads run directories, :mod:`.tables` builds tables, :mod:`.stability` holds
+the stability measures, :mod:`.aggregate` the over-seed statistics and number formatting,
+:mod:`.figures` draws PNGs, :mod:`.model` is the data the format plugins render.
+
+Regenerating from the same runs gives byte-identical files: no timestamps, no absolute paths, and
+every listing is sorted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import types
+from typing import Any, Iterable
+
+import numpy as np
+
+from ganbench.report.collect import Run, collect_runs
+from ganbench.report.model import BEST, TIE, Cell, Column, Figure, Group, Report, Table
+from ganbench.report.tables import DatasetFacts
+
+__all__ = ["build_report", "write_report", "write_figures", "Report", "Table", "Column", "Cell", "Figure",
+           "Group", "BEST", "TIE", "DEFAULT_FORMATS"]
+
+DEFAULT_FORMATS = ("markdown", "csv", "json", "latex", "html")
+
+
+def _dataset_class(host: Any, name: str):
+    try:
+        return host.datasets.get(name) if host is not None else None
+    except Exception:  # an unknown or unloadable dataset only loses its mode centres, not the report
+        return None
+
+
+def _mode_centres(cls: Any) -> np.ndarray | None:
+    """The dataset plugin's ``modes`` ([K, 2] centres), as a class attribute, property or method."""
+    if cls is None:
+        return None
+    try:
+        raw = inspect.getattr_static(cls, "modes", None)
+        if isinstance(raw, (property, types.FunctionType)):  # needs an instance
+            modes = getattr(cls(), "modes")
+        else:
+            modes = getattr(cls, "modes", None)
+        if callable(modes):
+            modes = modes()
+        if modes is None:
+            return None
+        arr = np.asarray(modes, dtype=np.float64)
+    except Exception:  # centres only decorate a figure: a plugin bug here must not sink the report
+        return None
+    return arr if arr.ndim == 2 and arr.shape[1] == 2 and len(arr) else None
+
+
+def _dataset_facts(cls: Any) -> DatasetFacts:
+    info = getattr(cls, "info", None)
+    num_modes = getattr(info, "num_modes", 0)
+    return DatasetFacts(num_modes=int(num_modes) if isinstance(num_modes, int) else 0)
+
+
+def _load_host(host: Any) -> Any:
+    if host is None:
+        from ganbench import plugins
+        host = plugins.load()
+    return host
+
+
+def build_report(results_dir: str, host: Any = None, figures: bool = True) -> Report:
+    """Read every run under ``results_dir/runs`` and compute the report.
+
+    :param host: a :func:`ganbench.plugins.load` result, for dataset facts (mode centres, number of
+        modes); loaded if ``None``.
+    :param figures: draw figures (matplotlib); off gives tables only, faster.
+    """
+    import ganbench
+    from ganbench.report import tables as tb
+
+    host = _load_host(host)
+    coll = collect_runs(results_dir)
+    problems = list(coll.problems)
+    groups, all_tables, all_figures = [], [], []
+    keyed = {}
+    for spec in coll.incomplete_specs:
+        probe = Run("", "", spec, {}, {})
+        keyed.setdefault(tb.group_key(probe), {}).setdefault(probe.variant, 0)
+        keyed[tb.group_key(probe)][probe.variant] += 1
+    for group, runs in tb.make_groups(coll.runs):
+        cls = _dataset_class(host, group.dataset)
+        facts = _dataset_facts(cls)
+        groups.append(group)
+        incomplete = keyed.get(tb.group_key(runs[0]), {})
+        made = [tb.leaderboard(group, runs, incomplete), tb.mode_collapse(group, runs),
+                tb.stability(group, runs, facts)]
+        all_tables += [t for t in made if t is not None]
+        if figures:
+            from ganbench.report.figures import group_figures
+            primary = tb.primary_column(tb.metric_columns(runs))
+            all_figures += group_figures(group, runs, primary, _mode_centres(cls), problems)
+    return Report(ganbench.__version__, groups, all_tables, all_figures, len(coll.runs),
+                  list(coll.incomplete), problems)
+
+
+def write_figures(report: Report, out_dir: str) -> list[str]:
+    """Write each figure to ``out_dir/figures/<id>.png`` (formats that link rather than embed call this)."""
+    if not report.figures:
+        return []
+    fig_dir = os.path.join(out_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    paths = []
+    for fig in report.figures:
+        path = os.path.join(fig_dir, fig.filename)
+        with open(path, "wb") as f:
+            f.write(fig.png)
+        paths.append(path)
+    return paths
+
+
+def write_report(report: Report, out_dir: str, formats: Iterable[str] = DEFAULT_FORMATS, host: Any = None) -> list[str]:
+    """Render ``report`` with each named format plugin under ``out_dir``; return the paths written.
+
+    Unknown format names raise :class:`ganbench.errors.UsageError` listing the installed ones, before
+    anything is written.
+    """
+    host = _load_host(host)
+    classes = [host.report_formats.get(name) for name in formats]
+    os.makedirs(out_dir, exist_ok=True)
+    paths: list[str] = []
+    for cls in classes:
+        for path in cls().render(report, out_dir):
+            if path not in paths:
+                paths.append(path)
+    return paths

@@ -1,0 +1,242 @@
+"""Figures of a group, rendered with matplotlib's Agg canvas straight to PNG bytes.
+
+Output must be byte-identical when regenerated, so: no pyplot (no global figure state), the default
+style whatever the user's matplotlibrc says, a fixed dpi, and no ``Software`` text chunk (matplotlib
+writes no timestamp into PNGs; the version string is dropped so upgrading matplotlib alone does not
+change files that a diff would then flag).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+
+import numpy as np
+
+from ganbench.report import aggregate as agg
+from ganbench.report.collect import Run
+from ganbench.report.model import Figure, Group
+from ganbench.report.tables import MetricColumn, Row, make_rows
+
+DPI = 100
+MAX_POINTS = 2500   # VEEGAN/PacGAN evaluate 2D mixtures on 2500 samples: show as many
+MAX_IMAGES = 64
+MAX_PANELS = 36     # beyond this a grid is unreadable; the caption says what was left out
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+    fig = MplFigure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _colour(i: int):
+    from matplotlib import colormaps
+    return colormaps["tab10"](i % 10)
+
+
+def _style():
+    import matplotlib.style
+    return matplotlib.style.context("default")
+
+
+def _first_completed(row: Row) -> Run | None:
+    done = row.completed
+    return done[0] if done else None
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    cols = min(n, 6)
+    return math.ceil(n / cols), cols
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def curves_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figure | None:
+    name = primary.protocol.name
+    series = []
+    for row in make_rows(runs):
+        per_step: dict[int, list[float]] = {}
+        for run in row.completed:
+            for step, value in run.curves.get(name, []):
+                if math.isfinite(value):
+                    per_step.setdefault(step, []).append(value)
+        if per_step:
+            steps = sorted(per_step)
+            mean = np.array([np.mean(per_step[s]) for s in steps])
+            std = np.array([np.std(per_step[s], ddof=1) if len(per_step[s]) > 1 else 0.0 for s in steps])
+            series.append((row.label, np.array(steps), mean, std, len(row.completed)))
+    if not series:
+        return None
+    with _style():
+        fig = _new_figure(7.5, 4.5)
+        ax = fig.add_subplot()
+        for i, (label, steps, mean, std, seeds) in enumerate(series):
+            c = _colour(i)
+            ax.plot(steps, mean, color=c, label=f"{label} ({seeds} seeds)", linewidth=1.5)
+            if np.any(std > 0):
+                ax.fill_between(steps, mean - std, mean + std, color=c, alpha=0.2, linewidth=0)
+        lows = [float(np.min(m - s)) for _, _, m, s, _ in series]
+        if name.startswith("fid_") and min(lows) > 0:
+            ax.set_yscale("log")  # FID falls over orders of magnitude early in training
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{name} (val)")
+        ax.set_title(f"{name} on the validation split: mean ± std over seeds")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        png = _png(fig)
+    return Figure(f"curves-{group.id}", group.id, f"Validation curves: {group.title}",
+                  f"{name} on the validation split against training step; line = mean, band = ± std over "
+                  f"completed seeds.", png)
+
+
+def _load_samples(run: Run, problems: list[str]) -> np.ndarray | None:
+    path = os.path.join(run.path, "samples.npz")
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return np.asarray(z["samples"])
+    except Exception as exc:  # a truncated npz raises one of several zipfile/numpy errors
+        problems.append(f"{run.name}/samples.npz: unreadable ({type(exc).__name__})")
+        return None
+
+
+def scatter_figure(group: Group, runs: list[Run], centres: np.ndarray | None, problems: list[str]) -> Figure | None:
+    panels = []
+    for row in make_rows(runs):
+        run = _first_completed(row)
+        if run is None:
+            continue
+        x = _load_samples(run, problems)
+        if x is None or x.ndim != 2 or x.shape[1] != 2:
+            continue
+        panels.append((row.label, run.seed, x[:MAX_POINTS].astype(np.float64)))
+    if not panels:
+        return None
+    left_out = max(0, len(panels) - MAX_PANELS)
+    panels = panels[:MAX_PANELS]
+    if centres is not None:
+        lo, hi = centres.min(axis=0), centres.max(axis=0)
+        pad = 0.25 * max(float(np.max(hi - lo)), 1.0)
+        lo, hi = lo - pad, hi + pad
+    else:
+        allx = np.concatenate([p[2] for p in panels])
+        allx = allx[np.all(np.isfinite(allx), axis=1)]
+        lo, hi = (np.percentile(allx, 1, axis=0), np.percentile(allx, 99, axis=0)) if len(allx) else (-1, 1)
+    nr, nc = _grid_shape(len(panels))
+    with _style():
+        fig = _new_figure(2.6 * nc, 2.8 * nr)
+        for i, (label, seed, x) in enumerate(panels):
+            ax = fig.add_subplot(nr, nc, i + 1)
+            ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5, color=_colour(0), linewidths=0, rasterized=False)
+            if centres is not None:
+                ax.scatter(centres[:, 0], centres[:, 1], s=30, marker="x", color="red", linewidths=1.2)
+            ax.set_xlim(lo[0], hi[0])
+            ax.set_ylim(lo[1], hi[1])
+            ax.set_aspect("equal")
+            ax.set_title(f"{label}\nseed {seed}", fontsize=7)
+            ax.tick_params(labelsize=6)
+        fig.tight_layout()
+        png = _png(fig)
+    caption = (f"Final generated 2D samples (first {MAX_POINTS} of samples.npz, lowest completed seed) per variant"
+               + ("; red crosses = true mode centres." if centres is not None else "; mode centres unknown.")
+               + (f" {left_out} more variant(s) not shown." if left_out else ""))
+    return Figure(f"samples2d-{group.id}", group.id, f"2D samples: {group.title}", caption, png)
+
+
+def _image_grid(run: Run, problems: list[str]) -> np.ndarray | None:
+    png = os.path.join(run.path, "samples", "final.png")
+    if os.path.exists(png):
+        try:
+            import matplotlib.image
+            return matplotlib.image.imread(png)
+        except Exception as exc:
+            problems.append(f"{run.name}/samples/final.png: unreadable ({type(exc).__name__})")
+    x = _load_samples(run, problems)
+    if x is None or x.ndim != 4 or x.dtype != np.uint8 or x.shape[1] not in (1, 3):
+        return None
+    x = x[:MAX_IMAGES]
+    n, c, h, w = x.shape
+    side = math.ceil(math.sqrt(n))
+    grid = np.zeros((side * h, side * w, c), dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, side)
+        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = x[i].transpose(1, 2, 0)
+    return grid[:, :, 0] if c == 1 else grid
+
+
+def image_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure | None:
+    panels = []
+    for row in make_rows(runs):
+        run = _first_completed(row)
+        if run is None:
+            continue
+        img = _image_grid(run, problems)
+        if img is not None:
+            panels.append((row.label, run.seed, img))
+    if not panels:
+        return None
+    left_out = max(0, len(panels) - MAX_PANELS)
+    panels = panels[:MAX_PANELS]
+    nr, nc = _grid_shape(len(panels))
+    with _style():
+        fig = _new_figure(2.6 * nc, 2.9 * nr)
+        for i, (label, seed, img) in enumerate(panels):
+            ax = fig.add_subplot(nr, nc, i + 1)
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
+            ax.set_title(f"{label}\nseed {seed}", fontsize=7)
+            ax.axis("off")
+        fig.tight_layout()
+        png = _png(fig)
+    caption = ("Final samples per variant (samples/final.png, else samples.npz), lowest completed seed."
+               + (f" {left_out} more variant(s) not shown." if left_out else ""))
+    return Figure(f"images-{group.id}", group.id, f"Samples: {group.title}", caption, png)
+
+
+def tradeoff_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figure | None:
+    from ganbench.report.tables import metric_values
+    points = []
+    for row in make_rows(runs):
+        q = agg.summarize(metric_values(row.runs, primary))
+        t = agg.summarize([(r.result.get("throughput") or {}).get("train_images_per_second") for r in row.completed])
+        if q.mean is not None and t.mean is not None and t.mean > 0:
+            points.append((row.label, t, q))
+    if not points:
+        return None
+    with _style():
+        fig = _new_figure(7.0, 4.5)
+        ax = fig.add_subplot()
+        for i, (label, t, q) in enumerate(points):
+            ax.errorbar([t.mean], [q.mean], xerr=[[t.std or 0.0]], yerr=[[q.std or 0.0]], fmt="o",
+                        color=_colour(i), capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("train images / second (log)")
+        ax.set_ylabel(f"{primary.label} ({'higher' if primary.higher_is_better else 'lower'} is better)")
+        ax.set_title(f"{primary.label} against training throughput")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        png = _png(fig)
+    return Figure(f"tradeoff-{group.id}", group.id, f"Quality vs throughput: {group.title}",
+                  f"Mean {primary.label} (test split, final) against mean training throughput; bars = ± std over seeds.",
+                  png)
+
+
+def group_figures(group: Group, runs: list[Run], primary: MetricColumn | None, centres: np.ndarray | None,
+                  problems: list[str]) -> list[Figure]:
+    figs = []
+    if primary is not None:
+        figs += [curves_figure(group, runs, primary), tradeoff_figure(group, runs, primary)]
+    figs += [scatter_figure(group, runs, centres, problems), image_figure(group, runs, problems)]
+    return [f for f in figs if f is not None]

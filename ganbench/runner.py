@@ -1,0 +1,371 @@
+"""One run: a pure function of its specification, from spec to ``result.json``.
+
+``execute(spec, results_dir)`` builds the plugins named in the spec, trains under the budget, evaluates
+on the held-out split during training and on the test split at the end, and stores everything in the
+run's directory (:mod:`ganbench.store`). It never raises for a run's own failure: a plugin exception
+becomes status ``failed`` (traceback in ``error.txt``), a non-finite loss becomes ``diverged``.
+A run found finished is returned as stored; a run found with a checkpoint resumes from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ganbench import provenance, store
+from ganbench.api import MetricValue
+from ganbench.spec import RunSpec
+from ganbench.training import Trainer
+
+LOG_EVERY = 10          # steps between stats lines and finiteness checks
+WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
+DEFAULT_EVALUATIONS = 4  # val-split evaluations per run when eval_every is 0
+
+
+class Diverged(Exception):
+    pass
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    return device
+
+
+def resolve_hparams(host, spec: RunSpec) -> dict[str, Any]:
+    """Architecture defaults, then the loss's, then each technique's, then the user's overrides."""
+    hparams: dict[str, Any] = {}
+    hparams.update(host.architectures.get(spec.arch).defaults)
+    hparams.update(host.losses.get(spec.loss).defaults)
+    for name in spec.techniques:
+        hparams.update(host.techniques.get(name).defaults)
+    hparams.update(spec.hparams)
+    return hparams
+
+
+def incompatibility(host, spec: RunSpec) -> str | None:
+    """Why this combination cannot run (``None`` if it can). Unknown names raise UsageError."""
+    arch = host.architectures.get(spec.arch)
+    loss = host.losses.get(spec.loss)
+    data = host.datasets.get(spec.dataset).info
+    reason = arch.supports(data)
+    if reason:
+        return f"{spec.arch}: {reason}"
+    if arch.conditional and not data.num_classes:
+        return f"{spec.arch} is conditional and {spec.dataset} has no labels"
+    for name in spec.techniques:
+        reason = host.techniques.get(name).supports(arch, loss, data)
+        if reason:
+            return f"{name}: {reason}"
+    return None
+
+
+def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = None, download: bool = False):
+    dataset = host.datasets.get(spec.dataset)(root=data_root, download=download)
+    train_x, train_y = dataset.load("train")
+    arch = host.architectures.get(spec.arch)()
+    loss = host.losses.get(spec.loss)(hparams)
+    techniques = [host.techniques.get(n)(hparams) for n in spec.techniques]
+    trainer = Trainer(arch, loss, techniques, dataset.info, train_x, train_y, hparams, spec.seed,
+                      device=resolve_device(spec.device), precision=spec.precision,
+                      channels_last=spec.channels_last, compile=spec.compile)
+    return dataset, trainer
+
+
+def measure_flops_per_step(make_trainer: Callable[[], Trainer]) -> int:
+    """FLOPs of one real training step (all D updates and the G update, forward and backward),
+    counted by ``torch.utils.flop_counter`` on a throwaway trainer so the real run is untouched."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.random.fork_rng(devices=[]):
+        trainer = make_trainer()
+        counter = FlopCounterMode(display=False)
+        with counter:
+            trainer.step()
+    return int(counter.get_total_flops())
+
+
+def steps_for_budget(spec: RunSpec, images_per_step: int, flops_per_step: int | None) -> int | None:
+    """The number of steps the budget allows; ``None`` for a wall-clock budget (decided while running)."""
+    kind, value = spec.budget.kind, spec.budget.value
+    if kind == "steps":
+        return int(value)
+    if kind == "kimg":
+        return max(1, math.ceil(value * 1000 / images_per_step))
+    if kind == "flops":
+        if not flops_per_step:
+            raise RuntimeError("FLOP budget needs a measurable training step, and this one counted 0 FLOPs")
+        return max(1, int(value // flops_per_step))
+    return None
+
+
+def _peak_memory(device: str) -> tuple[int, str]:
+    if device.startswith("cuda"):
+        return int(torch.cuda.max_memory_allocated()), "cuda_allocator"
+    # Linux reports ru_maxrss in KiB; it is the peak of the whole process (all runs so far in a sweep).
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "process_rss"
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+class _Run:
+    """The mutable state of one execution; lives only inside :func:`execute`."""
+
+    def __init__(self, spec: RunSpec, results_dir: Path, host, data_root, download, progress):
+        self.spec = spec
+        self.rd = store.RunDir(results_dir, spec.dirname)
+        self.host = host
+        self.data_root = data_root
+        self.download = download
+        self.progress = progress
+        self.device = resolve_device(spec.device)
+        self.hparams = resolve_hparams(host, spec)
+        self.train_seconds = 0.0
+        self.timed_images = 0
+        self.best: dict[str, Any] | None = None  # {"step", "by", "value"}
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def metrics(self):
+        data = self.dataset.info
+        out = []
+        for name in self.spec.metrics:
+            cls = self.host.metrics.get(name)
+            if cls.supports(data, self.spec.dataset) is None:
+                out.append(cls())
+        return out
+
+    def evaluate(self, generator, split: str):
+        """Evaluate ``generator`` against ``split``; the training RNG state is left untouched."""
+        from ganbench.evaluation import SamplingContext, evaluate
+        trainer = self.trainer
+        conditional = bool(self.dataset.info.num_classes) and getattr(trainer.G, "conditional", False)
+
+        def sample_fn(n: int, gen: torch.Generator):
+            xs, ys = [], []
+            was_training = generator.training
+            generator.eval()
+            with torch.no_grad():
+                for start in range(0, n, 500):
+                    m = min(500, n - start)
+                    z, _ = trainer.sample_latent(m, gen)
+                    y = (torch.arange(start, start + m) % self.dataset.info.num_classes).to(trainer.device) \
+                        if conditional else None
+                    xs.append(generator(z.to(trainer.device), y).float().clamp(-1, 1).cpu())
+                    ys.append(y.cpu() if y is not None else None)
+            generator.train(was_training)
+            return torch.cat(xs), (torch.cat(ys) if conditional else None)
+
+        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            ctx = SamplingContext(sample_fn, self.dataset, self.dataset.info, self.spec.seed, device=self.device,
+                                  cache_dir=None)
+            values, errors = evaluate(self.metrics(), ctx, split)
+        return values, errors, ctx
+
+    def log_metrics(self, values: list[MetricValue], split: str, step: int) -> None:
+        for v in values:
+            store.append_jsonl(self.rd.file(store.METRICS), {
+                "step": step, "kimg": self.trainer.images_shown / 1000, "split": split, "name": v.name,
+                "value": v.value, "higher_is_better": v.higher_is_better, "num_samples": v.num_samples,
+                "reference_split": v.reference_split, "extractor": v.extractor, "extra": v.extra,
+                "time": round(self.train_seconds, 3)})
+
+    def select(self, values: list[MetricValue], step: int) -> None:
+        """Keep the generator of the best held-out evaluation (first metric = selection criterion)."""
+        if not values or not math.isfinite(values[0].value):
+            return
+        v = values[0]
+        better = self.best is None or (v.value > self.best["value"] if v.higher_is_better else v.value < self.best["value"])
+        if better:
+            self.best = {"step": step, "by": v.name, "value": v.value}
+            store.atomic_torch_save(self.rd.file(store.BEST), self.trainer.evaluation_generator().state_dict())
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        store.atomic_torch_save(self.rd.file(store.CHECKPOINT), {
+            "trainer": self.trainer.state_dict(), "train_seconds": self.train_seconds,
+            "timed_images": self.timed_images, "best": self.best, "max_steps": self.max_steps})
+
+    def try_resume(self) -> bool:
+        path = self.rd.file(store.CHECKPOINT)
+        if not path.exists():
+            return False
+        state = store.torch_load(path)
+        self.trainer.load_state_dict(state["trainer"])
+        self.train_seconds = state["train_seconds"]
+        self.timed_images = state["timed_images"]
+        self.best = state["best"]
+        self.max_steps = state["max_steps"]
+        step = self.trainer.steps_done
+        store.truncate_jsonl(self.rd.file(store.METRICS), step)
+        store.truncate_jsonl(self.rd.file(store.STATS), step)
+        return True
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        spec, rd = self.spec, self.rd
+        torch.set_num_threads(spec.threads)
+        make = lambda: build_trainer(self.host, spec, self.hparams, self.data_root, self.download)  # noqa: E731
+        self.dataset, self.trainer = make()
+        trainer = self.trainer
+        images_per_step = trainer.batch_size * (trainer.n_critic + (1 if trainer.loss.needs_real_for_generator else 0))
+        self.flops_per_step = measure_flops_per_step(lambda: make()[1]) if spec.device != "mps" else None
+        self.max_steps = steps_for_budget(spec, images_per_step, self.flops_per_step)
+        resumed = self.try_resume()
+        planned = self.max_steps or 10_000
+        eval_every = spec.eval_every or max(1, planned // DEFAULT_EVALUATIONS)
+        checkpoint_every = spec.checkpoint_every or eval_every
+        if not resumed:
+            self.host.pm.hook.ganbench_run_start(spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))
+
+        bar = self.progress(total=self.max_steps, initial=trainer.steps_done, desc=spec.name) if self.progress else None
+        pending_bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
+        last = {}
+        while True:
+            step = trainer.steps_done
+            if self.max_steps is not None and step >= self.max_steps:
+                break
+            if spec.budget.kind == "seconds" and self.train_seconds >= spec.budget.value:
+                break
+            _sync(self.device)
+            t0 = time.perf_counter()
+            last = trainer.step()
+            pending_bad |= ~(torch.isfinite(last["loss_d"]) & torch.isfinite(last["loss_g"]))
+            _sync(self.device)
+            elapsed = time.perf_counter() - t0
+            step = trainer.steps_done
+            if step > WARMUP_STEPS:
+                self.train_seconds += elapsed
+                self.timed_images += images_per_step
+            if bar:
+                bar.update(1)
+            if step % LOG_EVERY == 0 or step == self.max_steps:
+                if bool(pending_bad):
+                    raise Diverged(step)
+                store.append_jsonl(rd.file(store.STATS), {
+                    "step": step, "kimg": trainer.images_shown / 1000, "loss_d": float(last["loss_d"]),
+                    "loss_g": float(last["loss_g"]), "time": round(self.train_seconds, 3),
+                    "images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None})
+            if step % eval_every == 0 and spec.metrics:
+                values, errors, _ = self.evaluate(trainer.evaluation_generator(), "val")
+                self.log_metrics(values, "val", step)
+                self.select(values, step)
+                if bar and values:
+                    bar.set_postfix({values[0].name: f"{values[0].value:.3g}"})
+            if step % checkpoint_every == 0:
+                self.save_checkpoint()
+        if bar:
+            bar.close()
+        if bool(pending_bad):
+            raise Diverged(trainer.steps_done)
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        trainer, rd = self.trainer, self.rd
+        step = trainer.steps_done
+        final_values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "test")
+        self.log_metrics(final_values, "test", step)
+        self.save_samples(ctx)
+        selected = None
+        if self.best is not None:
+            G = trainer.evaluation_generator()
+            current = {k: v.clone() for k, v in G.state_dict().items()}
+            G.load_state_dict(store.torch_load(rd.file(store.BEST)))
+            sel_values, _, _ = self.evaluate(G, "test")
+            G.load_state_dict(current)
+            selected = {"step": self.best["step"], "by": self.best["by"], "metrics": _as_dict(sel_values)}
+        peak, kind = _peak_memory(self.device)
+        return {
+            "status": "completed", "steps": step, "images_shown": trainer.images_shown,
+            "kimg": trainer.images_shown / 1000, "flops_per_step": self.flops_per_step,
+            "total_flops": self.flops_per_step * step if self.flops_per_step else None,
+            "final": _as_dict(final_values), "metric_errors": errors, "selected": selected,
+            "throughput": {"train_images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None,
+                           "train_seconds": self.train_seconds, "warmup_steps": WARMUP_STEPS},
+            "peak_memory_bytes": peak, "memory_kind": kind,
+            "params": {"generator": _count(trainer.G), "discriminator": _count(trainer.D)},
+            "weights_hash": trainer.weights_hash(), "diverged_at": None, "error": None,
+        }
+
+    def save_samples(self, ctx) -> None:
+        import numpy as np
+        drawn = getattr(ctx, "drawn", None)
+        if drawn is None:
+            drawn = ctx.sample_with_labels(64)
+        x, y = drawn
+        arrays = {"samples": x.numpy().astype("float32")} if not self.dataset.info.is_image else \
+            {"samples": ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()}
+        if y is not None:
+            arrays["labels"] = y.numpy()
+        import io
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        store.atomic_write_bytes(self.rd.file("samples.npz"), buffer.getvalue())
+        if self.dataset.info.is_image:
+            import torchvision.utils
+            grid = torchvision.utils.make_grid(x[:64], nrow=8, normalize=True, value_range=(-1, 1))
+            buffer = io.BytesIO()
+            torchvision.utils.save_image(grid, buffer, format="png")
+            store.atomic_write_bytes(self.rd.file("samples/final.png"), buffer.getvalue())
+
+
+def _as_dict(values: list[MetricValue]) -> dict[str, dict]:
+    return {v.name: {"value": v.value, "higher_is_better": v.higher_is_better, "num_samples": v.num_samples,
+                     "reference_split": v.reference_split, "extractor": v.extractor, "extra": v.extra}
+            for v in values}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def spec_record(spec: RunSpec, host, hparams: dict) -> dict[str, Any]:
+    d = spec.to_dict()
+    d["hparams"] = dict(sorted(hparams.items()))
+    d["device"] = resolve_device(spec.device)
+    return {"schema": store.SCHEMA, "name": spec.name, "hash": spec.content_hash(), "variant": spec.variant,
+            "spec": d, "overrides": dict(sorted(spec.hparams.items())), "versions": provenance.versions(host),
+            "env": provenance.environment(resolve_device(spec.device))}
+
+
+def execute(spec: RunSpec, results_dir: str | Path, host=None, data_root: str | None = None,
+            download: bool = False, progress=None) -> dict[str, Any]:
+    """Run ``spec`` to its end (or return its stored result) and return the ``result.json`` record."""
+    if host is None:
+        from ganbench import plugins
+        host = plugins.load()
+    rd = store.RunDir(results_dir, spec.dirname)
+    if rd.finished:
+        return rd.result()
+    rd.path.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    run = _Run(spec, Path(results_dir), host, data_root, download, progress)
+    if not rd.file(store.SPEC).exists():
+        store.atomic_write_json(rd.file(store.SPEC), spec_record(spec, host, run.hparams))
+    try:
+        result = run.train()
+    except Diverged as exc:
+        result = {"status": "diverged", "diverged_at": int(exc.args[0]),
+                  "steps": int(exc.args[0]), "error": f"non-finite loss by step {exc.args[0]}"}
+    except Exception as exc:  # a plugin's failure is recorded, never allowed to end the sweep
+        store.atomic_write_bytes(rd.file("error.txt"), traceback.format_exc().encode())
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        result = {"status": "failed", "error": message, "diverged_at": None}
+    result = {"schema": store.SCHEMA, **result, "wall_seconds": round(time.perf_counter() - started, 3)}
+    store.atomic_write_json(rd.file(store.RESULT), result)
+    with contextlib.suppress(Exception):  # an observer must not change the outcome
+        host.pm.hook.ganbench_run_end(spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
+    return result

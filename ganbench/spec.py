@@ -1,0 +1,135 @@
+"""A run's full specification: everything that determines its result, and nothing else.
+
+A :class:`RunSpec` is plain data (JSON round-trip), so any executor (in-process, Ray worker, DDP
+launcher) can rebuild the run from it. Its content hash names the run's directory: the same
+specification always lands in the same place, which is what makes sweeps resumable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from typing import Any, Mapping
+
+from ganbench.errors import UsageError
+
+BUDGET_KINDS = ("steps", "kimg", "seconds", "flops")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How much compute a run gets: training steps, thousands of real images shown to D, wall-clock
+    seconds of training (evaluation excluded), or floating-point operations (converted to steps from
+    the measured cost of one real training step)."""
+
+    kind: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        """``steps=2000``, ``kimg=50``, ``seconds=60``, ``flops=1e12`` (a bare number means steps)."""
+        match = re.fullmatch(r"\s*(?:(\w+)\s*=\s*)?([0-9.eE+]+)\s*", str(text))
+        kind = (match.group(1) or "steps") if match else None
+        try:
+            value = float(match.group(2)) if match else -1.0
+        except ValueError:
+            value = -1.0
+        if kind not in BUDGET_KINDS or not value > 0:
+            raise UsageError(f"invalid budget {text!r}; expected KIND=VALUE with KIND in "
+                             f"{', '.join(BUDGET_KINDS)} and VALUE > 0, e.g. kimg=50 or flops=2e12")
+        if kind == "steps" and value != int(value):
+            raise UsageError(f"invalid budget {text!r}: steps must be a whole number")
+        return cls(kind, int(value) if kind == "steps" else value)
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    arch: str
+    loss: str
+    dataset: str
+    seed: int
+    budget: Budget
+    techniques: tuple[str, ...] = ()
+    hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # user overrides only
+    metrics: tuple[str, ...] = ()
+    eval_every: int = 0          # steps between val-split evaluations; 0 = 4 evaluations per run
+    checkpoint_every: int = 0    # steps between checkpoints; 0 = at each evaluation
+    device: str = "cpu"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    threads: int = 1
+    study: str = ""
+
+    @property
+    def variant(self) -> str:
+        return "-".join([self.arch, self.loss]) + "".join(f"+{t}" for t in self.techniques)
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}-{self.dataset}-s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["budget"] = {"kind": self.budget.kind, "value": self.budget.value}
+        d["techniques"] = list(self.techniques)
+        d["metrics"] = list(self.metrics)
+        d["hparams"] = dict(sorted(self.hparams.items()))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunSpec:
+        d = dict(d)
+        d["budget"] = Budget(**d["budget"])
+        d["techniques"] = tuple(d.get("techniques", ()))
+        d["metrics"] = tuple(d.get("metrics", ()))
+        return cls(**d)
+
+    def content_hash(self) -> str:
+        """12 hex digits of sha256 over the canonical JSON. ``study`` is a label, not part of the result,
+        so the same run requested by two studies is stored and trained once."""
+        d = self.to_dict()
+        d.pop("study")
+        canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.name}-{self.content_hash()}"
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0,1,2`` or ``0-4`` or ``5`` (a single seed)."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds):
+        raise UsageError(f"invalid seeds {text!r}; expected non-negative integers like 0,1,2 or a range 0-4")
+    return tuple(dict.fromkeys(seeds))
+
+
+def parse_hparam(text: str) -> tuple[str, Any]:
+    """``lr_g=1e-4`` -> ("lr_g", 0.0001); values are parsed as JSON when they parse, else kept as text."""
+    key, sep, raw = str(text).partition("=")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9_]*", key.strip()):
+        raise UsageError(f"invalid hyperparameter {text!r}; expected NAME=VALUE, e.g. lr_g=1e-4")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Evaluators and decoded data are cached per test session, never in the user's home."""
+    if not os.environ.get("GANBENCH_CACHE"):
+        os.environ["GANBENCH_CACHE"] = str(tmp_path_factory.mktemp("ganbench-cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def toy_plugin_path(tmp_path_factory) -> Path:
+    """A real third-party distribution, installed by pip into its own directory (not into the venv).
+
+    Putting that directory on PYTHONPATH makes its ``ganbench`` entry points visible to
+    importlib.metadata, exactly as after ``pip install ganbench-toy``."""
+    target = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(ROOT / "tests" / "toy_plugin")],
+                   check=True, cwd=build, capture_output=True)
+    return target
+
+
+def run_cli(*args, env_extra=None, cwd=None, timeout=600):
+    """Run the installed `ganbench` console script in a fresh process."""
+    env = {**os.environ, **(env_extra or {})}
+    exe = Path(sys.executable).with_name("ganbench")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)

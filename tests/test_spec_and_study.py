@@ -1,0 +1,64 @@
+"""Run specifications, budgets, seeds and study files: parsing and the one-line errors."""
+
+import pytest
+
+from ganbench import study
+from ganbench.errors import UsageError
+from ganbench.spec import Budget, RunSpec, parse_hparam, parse_seeds
+
+
+def test_budget_parsing_and_errors():
+    assert Budget.parse("kimg=50") == Budget("kimg", 50.0)
+    assert Budget.parse("1500") == Budget("steps", 1500)
+    assert Budget.parse("flops=2e12") == Budget("flops", 2e12)
+    for bad in ("kimg=-1", "minutes=3", "steps=1.5", "kimg=", "abc"):
+        with pytest.raises(UsageError, match="steps, kimg, seconds, flops|whole number"):
+            Budget.parse(bad)
+
+
+def test_seeds_and_hparams():
+    assert parse_seeds("0-3") == (0, 1, 2, 3)
+    assert parse_seeds("4,1,4") == (4, 1)
+    with pytest.raises(UsageError, match="non-negative integers"):
+        parse_seeds("a,b")
+    assert parse_hparam("lr_g=1e-4") == ("lr_g", 1e-4)
+    assert parse_hparam("betas=[0.0, 0.9]") == ("betas", [0.0, 0.9])
+    with pytest.raises(UsageError, match="NAME=VALUE"):
+        parse_hparam("lr_g")
+
+
+def test_spec_hash_is_stable_and_sensitive():
+    a = RunSpec("dcgan", "hinge", "mnist5k", 0, Budget("kimg", 5), hparams={"lr_g": 1e-4, "beta1": 0.5})
+    same = RunSpec("dcgan", "hinge", "mnist5k", 0, Budget("kimg", 5), hparams={"beta1": 0.5, "lr_g": 1e-4},
+                   study="other-label")
+    assert a.content_hash() == same.content_hash()
+    assert RunSpec.from_dict(a.to_dict()) == a
+    for change in (dict(seed=1), dict(budget=Budget("kimg", 6)), dict(threads=2), dict(techniques=("ema",))):
+        assert RunSpec(**{**a.__dict__, **change}).content_hash() != a.content_hash()
+    assert a.dirname.startswith("dcgan-hinge-mnist5k-s0-")
+
+
+def test_builtin_studies_parse():
+    names = study.builtin_names()
+    for required in ("default", "smoke", "mode-collapse", "stability", "cifar10"):
+        assert required in names
+    for name in names:
+        s = study.load(name)
+        for dataset in s.datasets:
+            assert s.budget_for(dataset).value > 0
+    assert len(study.load("stability").seeds) >= 5
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\narchz=["mlp"]', "matrix.archz: unknown key"),
+    ('[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\nseeds="a"', "matrix.seeds"),
+    ('[study]\nname="x"\n[matrix]\ndatasets="ring8"', "matrix.datasets: expected list"),
+    ('[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\n[budget]\ndefault="hours=2"', "budget.default"),
+    ('[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\n[run]\ndevice="tpu"', "run.device"),
+    ('[matrix]\ndatasets=["ring8"]', "study.name: missing"),
+    ('[study\nname="x"', "not valid TOML"),
+])
+def test_malformed_study_names_the_key(text, key):
+    with pytest.raises(UsageError) as info:
+        study.parse(text, "bad.toml")
+    assert key in str(info.value) and "\n" not in str(info.value)
