@@ -4,10 +4,13 @@ Each has a ``name`` (snake_case, stable: it is stored in results), a ``paper`` c
 methods to override. The training loop that drives them lives in :mod:`ganbench.training`.
 
 Conventions every plugin can rely on:
-* Images are float tensors in [-1, 1], shape ``[B, C, H, W]``; 2D points are ``[B, 2]``.
+* Images are float tensors in [-1, 1], shape ``[B, C, H, W]``. 2D points are ``[B, 2]`` in the
+  protocol's own coordinates (the ring has radius 1, the grid spans ±4), so a generator of points
+  ends in a linear layer, not tanh.
 * A generator maps ``(z, y)`` to samples; ``z`` is ``[B, G.z_dim]`` unless the generator defines
   ``sample_latent(n, generator, device)`` (InfoGAN's structured codes, for instance).
-* A discriminator maps ``(x, y)`` to raw scores (logits), shape ``[B]``. Discriminators that expose
+* A discriminator maps ``(x, y)`` to raw scores (logits), shape ``[B]`` (``[B/m]`` behind PacGAN's
+  packing: one score per pack of m samples; losses average, so that is exact). Discriminators that expose
   ``features(x, y) -> [B, F]`` support feature matching.
 * ``y`` is an integer class tensor ``[B]`` for conditional architectures, ``None`` otherwise.
 """

@@ -86,8 +86,9 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
                      convert: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
                      num_samples: int | None = None, max_reference: int | None = None,
                      extractor_label: str | None = None, extractor_id: str | None = None,
-                     weights_path: str | None = None, feature_dim: int | None = None, isc: bool = True, fid: bool = True,
-                     kid: bool = True, prc: bool = True, batch_size: int = 64) -> list[MetricValue]:
+                     weights_path: str | None = None, feature_dim: int | None = None,
+                     isc: bool = True, fid: bool = True, kid: bool = True, prc: bool = True,
+                     batch_size: int = 64, extra: dict | None = None) -> list[MetricValue]:
     """Compute the requested metrics of ``ctx``'s generator against ``split``.
 
     :param extractor: a name registered in torch-fidelity's feature-extractor registry.
@@ -101,6 +102,7 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
     :param weights_path: passed as ``feature_extractor_weights_path`` (never ``None`` for Inception:
         ``None`` means "download").
     :param feature_dim: width of the FID features, to flag rank-deficient covariances.
+    :param extra: added to every value's ``extra`` (e.g. the evaluator's accuracy).
     """
     import torch_fidelity
 
@@ -144,10 +146,12 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
     assert kwargs["input1_cache_name"] is None  # never cache the generated side (see module docstring)
     res = torch_fidelity.calculate_metrics(**kwargs) if (isc or fid or kid or prc) else {}
 
+    common = extra
+
     def value(name: str, v: float, higher: bool, **extra) -> MetricValue:
         return MetricValue(name=f"{name}_{key}", value=float(v), higher_is_better=higher, num_samples=n,
                            reference_split=split, extractor=label,
-                           extra={"reference_samples": n_ref, **extra})
+                           extra={"reference_samples": n_ref, **(common or {}), **extra})
 
     out: list[MetricValue] = []
     if fid:

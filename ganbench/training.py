@@ -30,6 +30,7 @@ class StepContext:
     step: int
     real: torch.Tensor
     labels: torch.Tensor | None
+    updating: nn.Module | None = None  # the discriminator being updated, when it is not trainer.D
 
     @property
     def generator(self) -> nn.Module:
@@ -37,7 +38,8 @@ class StepContext:
 
     @property
     def discriminator(self) -> nn.Module:
-        return self.trainer.D
+        """The discriminator this step concerns (a look-ahead copy during unrolling)."""
+        return self.updating if self.updating is not None else self.trainer.D
 
     @property
     def loss(self) -> Loss:
@@ -93,7 +95,8 @@ class Trainer:
         self._d_forward = torch.compile(self.D) if compile else self.D
 
         self.train_x = train_x.to(self.device)
-        self.train_y = None if train_y is None else train_y.to(self.device)
+        # Labels reach the networks only when the data has classes (ring/grid labels are mode ids).
+        self.train_y = None if train_y is None or not data.num_classes else train_y.to(self.device)
         self.latent_rng = make_generator(seed, "latent", self.device)
         self.technique_rng = make_generator(seed, "technique", self.device)
         self.batches_drawn = 0
@@ -149,7 +152,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------------------
     def discriminator_update(self, D: nn.Module, opt: torch.optim.Optimizer, step: int) -> torch.Tensor:
         real, labels = self.next_real_batch()
-        ctx = StepContext(self, step, real, labels)
+        ctx = StepContext(self, step, real, labels, updating=D)
         z, fake_labels = self.sample_latent(real.shape[0])
         if labels is not None and fake_labels is not None:
             fake_labels = labels  # conditional D sees fakes of the same classes as the reals
@@ -187,7 +190,7 @@ class Trainer:
         D_for_g = self.D
         for t in self.techniques:
             D_for_g = t.discriminator_for_generator_step(ctx) or D_for_g
-        z, fake_labels = self.sample_latent(self.batch_size)
+        z, fake_labels = self.sample_latent(real.shape[0] if real is not None else self.batch_size)
         fake = self._generate(z, fake_labels)
         loss_g = None
         for t in self.techniques:

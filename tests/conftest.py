@@ -4,6 +4,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tiny models run fastest on one thread, and a shared 2-core CI box gains nothing from more.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 

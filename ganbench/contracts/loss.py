@@ -125,7 +125,8 @@ class LossContract:
 
     def test_documented_with_its_paper(self, loss_cls):
         summary = loss_cls.describe()
-        assert summary and "PLACEHOLDER" not in summary.upper(), "the class docstring's first line describes the loss"
+        assert summary and "PLACEHOLDER" not in summary.upper(), \
+            "the class docstring's first line describes the loss"
         assert loss_cls.paper.strip(), "`paper` cites the paper the loss comes from"
         assert re.search(r"\b(19|20)\d\d\b", loss_cls.paper), "the citation carries a year"
 
@@ -202,7 +203,8 @@ class LossContract:
         real, fake = self.confused_scores()
         plain = loss_cls({**loss_cls.defaults, "real_label": 1.0})
         smoothed = loss_cls({**loss_cls.defaults, "real_label": 0.9})
-        d_changed = not torch.equal(plain.discriminator_loss(real, fake), smoothed.discriminator_loss(real, fake))
+        d_plain, d_smoothed = plain.discriminator_loss(real, fake), smoothed.discriminator_loss(real, fake)
+        d_changed = not torch.equal(d_plain, d_smoothed)
         assert d_changed == loss_cls.accepts_label_smoothing, (
             "accepts_label_smoothing must be True exactly when hparams['real_label'] changes the D loss")
         # One-sided: the generator's objective never moves.

@@ -99,8 +99,10 @@ def build_report(results_dir: str, host: Any = None, figures: bool = True) -> Re
         all_tables += [t for t in made if t is not None]
         if figures:
             from ganbench.report.figures import group_figures
-            primary = tb.primary_column(tb.metric_columns(runs))
-            all_figures += group_figures(group, runs, primary, _mode_centres(cls), problems)
+            cols = tb.metric_columns(runs)
+            primary = tb.primary_column(cols)
+            all_figures += group_figures(group, runs, primary, tb.curve_column(runs, cols, primary),
+                                         _mode_centres(cls), problems)
     return Report(ganbench.__version__, groups, all_tables, all_figures, len(coll.runs),
                   list(coll.incomplete), problems)
 

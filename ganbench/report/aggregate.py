@@ -23,8 +23,14 @@ class Summary:
     n: int
 
 
+def _numbers(values: Iterable) -> list[float]:
+    # stored files are not trusted: anything that is not a finite number is left out, never raised on
+    return [float(v) for v in values
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+
+
 def summarize(values: Iterable[float | None]) -> Summary:
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    xs = _numbers(values)
     if not xs:
         return Summary(None, None, 0)
     arr = np.asarray(xs, dtype=np.float64)
@@ -33,7 +39,7 @@ def summarize(values: Iterable[float | None]) -> Summary:
 
 
 def iqr(values: Iterable[float]) -> float | None:
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    xs = _numbers(values)
     if len(xs) < 2:
         return None
     q75, q25 = np.percentile(np.asarray(xs, dtype=np.float64), [75, 25])
@@ -64,6 +70,8 @@ def fmt_summary(s: Summary, seeds: int | None = None) -> str:
         return DASH
     if s.std is None:
         text = fmt_number(s.mean)
+    elif s.std == 0:  # seeds agreed exactly (counts often do): no spread to size the decimals by
+        text = f"{fmt_number(s.mean)} ± 0"
     else:
         d = _decimals_for(s.std)
         text = f"{s.mean:.{d}f} ± {s.std:.{d}f}"

@@ -15,6 +15,8 @@ import math
 import os
 from typing import Any
 
+from ganbench.errors import UsageError
+
 STATUSES = ("completed", "diverged", "failed")
 
 
@@ -74,12 +76,8 @@ class Run:
 
     def final_value(self, metric: str) -> float | None:
         rec = self.final(metric)
-        if rec is None:
-            return None
-        try:
-            return float(rec["value"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        value = rec.get("value") if rec is not None else None
+        return float(value) if finite(value) or isinstance(value, float) else None
 
     def final_metrics(self) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in (self.result.get("final") or {}).items() if isinstance(v, dict)}
@@ -145,6 +143,8 @@ def _check_spec(spec: Any) -> str | None:
     for key in ("dataset", "budget"):
         if key not in inner:
             return f"missing 'spec.{key}'"
+    if not isinstance(inner.get("seed", 0), int) or isinstance(inner.get("seed", 0), bool):
+        return "malformed 'spec.seed'"
     if not isinstance(inner["budget"], dict) or "kind" not in inner["budget"] or "value" not in inner["budget"]:
         return "malformed 'spec.budget'"
     return None
@@ -157,8 +157,9 @@ def _check_result(result: Any) -> str | None:
         return f"unsupported schema {result.get('schema')!r}"
     if result.get("status") not in STATUSES:
         return f"unknown status {result.get('status')!r}"
-    if not isinstance(result.get("final") or {}, dict):
-        return "malformed 'final'"
+    for key in ("final", "throughput", "params"):
+        if not isinstance(result.get(key) or {}, dict):
+            return f"malformed '{key}'"
     return None
 
 
@@ -168,8 +169,10 @@ def collect_runs(results_dir: str) -> Collection:
     incomplete: list[str] = []
     incomplete_specs: list[dict[str, Any]] = []
     problems: list[str] = []
+    if not os.path.isdir(results_dir):
+        raise UsageError(f"no results directory {results_dir!r}")
     if not os.path.isdir(runs_dir):
-        problems.append(f"{runs_dir}: no runs directory")
+        problems.append("runs/: missing (no run has been stored here)")
         return Collection(runs, incomplete, problems, incomplete_specs)
     for name in sorted(os.listdir(runs_dir)):  # sorted: output order must not depend on the filesystem
         path = os.path.join(runs_dir, name)

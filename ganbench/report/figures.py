@@ -49,6 +49,19 @@ def _style():
     return matplotlib.style.context("default")
 
 
+def _plain(text: str) -> str:
+    """Matplotlib reads ``$...$`` as mathtext: a variant name with dollars must print as is, not fail."""
+    return str(text).replace("$", r"\$")
+
+
+def _plain_log_ticks(axis) -> None:
+    # "200" reads better than mathtext "2×10²" and skips mathtext's costly parser
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1-2-5 steps: labels within one decade too
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _first_completed(row: Row) -> Run | None:
     done = row.completed
     return done[0] if done else None
@@ -82,15 +95,17 @@ def curves_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figur
         ax = fig.add_subplot()
         for i, (label, steps, mean, std, seeds) in enumerate(series):
             c = _colour(i)
-            ax.plot(steps, mean, color=c, label=f"{label} ({seeds} seeds)", linewidth=1.5)
+            ax.plot(steps, mean, color=c, label=_plain(f"{label} ({seeds} seeds)"), linewidth=1.5)
             if np.any(std > 0):
                 ax.fill_between(steps, mean - std, mean + std, color=c, alpha=0.2, linewidth=0)
         lows = [float(np.min(m - s)) for _, _, m, s, _ in series]
-        if name.startswith("fid_") and min(lows) > 0:
+        highs = [float(np.max(m + s)) for _, _, m, s, _ in series]
+        if name.startswith("fid_") and min(lows) > 0 and max(highs) / min(lows) > 10:
             ax.set_yscale("log")  # FID falls over orders of magnitude early in training
+            _plain_log_ticks(ax.yaxis)
         ax.set_xlabel("step")
-        ax.set_ylabel(f"{name} (val)")
-        ax.set_title(f"{name} on the validation split: mean ± std over seeds")
+        ax.set_ylabel(_plain(f"{name} (val)"))
+        ax.set_title(_plain(f"{name} on the validation split: mean ± std over seeds"))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
@@ -139,18 +154,19 @@ def scatter_figure(group: Group, runs: list[Run], centres: np.ndarray | None, pr
         fig = _new_figure(2.6 * nc, 2.8 * nr)
         for i, (label, seed, x) in enumerate(panels):
             ax = fig.add_subplot(nr, nc, i + 1)
-            ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5, color=_colour(0), linewidths=0, rasterized=False)
-            if centres is not None:
-                ax.scatter(centres[:, 0], centres[:, 1], s=30, marker="x", color="red", linewidths=1.2)
+            if centres is not None:  # hollow rings under the samples, so covered modes stay visible
+                ax.scatter(centres[:, 0], centres[:, 1], s=70, marker="o", facecolors="none",
+                           edgecolors="red", linewidths=1.0, zorder=1)
+            ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.6, color=_colour(0), linewidths=0, zorder=2)
             ax.set_xlim(lo[0], hi[0])
             ax.set_ylim(lo[1], hi[1])
             ax.set_aspect("equal")
-            ax.set_title(f"{label}\nseed {seed}", fontsize=7)
+            ax.set_title(_plain(f"{label}\nseed {seed}"), fontsize=7)
             ax.tick_params(labelsize=6)
         fig.tight_layout()
         png = _png(fig)
     caption = (f"Final generated 2D samples (first {MAX_POINTS} of samples.npz, lowest completed seed) per variant"
-               + ("; red crosses = true mode centres." if centres is not None else "; mode centres unknown.")
+               + ("; red rings = true mode centres." if centres is not None else "; mode centres unknown.")
                + (f" {left_out} more variant(s) not shown." if left_out else ""))
     return Figure(f"samples2d-{group.id}", group.id, f"2D samples: {group.title}", caption, png)
 
@@ -195,7 +211,7 @@ def image_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure |
         for i, (label, seed, img) in enumerate(panels):
             ax = fig.add_subplot(nr, nc, i + 1)
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
-            ax.set_title(f"{label}\nseed {seed}", fontsize=7)
+            ax.set_title(_plain(f"{label}\nseed {seed}"), fontsize=7)
             ax.axis("off")
         fig.tight_layout()
         png = _png(fig)
@@ -219,11 +235,14 @@ def tradeoff_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Fig
         ax = fig.add_subplot()
         for i, (label, t, q) in enumerate(points):
             ax.errorbar([t.mean], [q.mean], xerr=[[t.std or 0.0]], yerr=[[q.std or 0.0]], fmt="o",
-                        color=_colour(i), capsize=3, label=label)
-        ax.set_xscale("log")
-        ax.set_xlabel("train images / second (log)")
-        ax.set_ylabel(f"{primary.label} ({'higher' if primary.higher_is_better else 'lower'} is better)")
-        ax.set_title(f"{primary.label} against training throughput")
+                        color=_colour(i), capsize=3, label=_plain(label))
+        speeds = [t.mean for _, t, _ in points]
+        if max(speeds) / min(speeds) > 10:  # variants span decades of speed (MLP vs ResNet)
+            ax.set_xscale("log")
+            _plain_log_ticks(ax.xaxis)
+        ax.set_xlabel("train images / second")
+        ax.set_ylabel(_plain(f"{primary.label} ({'higher' if primary.higher_is_better else 'lower'} is better)"))
+        ax.set_title(_plain(f"{primary.label} against training throughput"))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
@@ -233,10 +252,12 @@ def tradeoff_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Fig
                   png)
 
 
-def group_figures(group: Group, runs: list[Run], primary: MetricColumn | None, centres: np.ndarray | None,
-                  problems: list[str]) -> list[Figure]:
+def group_figures(group: Group, runs: list[Run], primary: MetricColumn | None, curve: MetricColumn | None,
+                  centres: np.ndarray | None, problems: list[str]) -> list[Figure]:
     figs = []
+    if curve is not None:
+        figs.append(curves_figure(group, runs, curve))
     if primary is not None:
-        figs += [curves_figure(group, runs, primary), tradeoff_figure(group, runs, primary)]
+        figs.append(tradeoff_figure(group, runs, primary))
     figs += [scatter_figure(group, runs, centres, problems), image_figure(group, runs, problems)]
     return [f for f in figs if f is not None]

@@ -78,11 +78,11 @@ def _protocol(rec: dict[str, Any], name: str) -> Protocol:
 
 def group_key(run: Run) -> tuple:
     value = run.budget["value"]
-    return (run.dataset, run.budget["kind"], float(value) if agg_is_number(value) else math.inf,
+    return (run.dataset, run.budget["kind"], float(value) if is_number(value) else math.inf,
             str(value), run.study)
 
 
-def agg_is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
@@ -98,7 +98,7 @@ def make_groups(runs: list[Run]) -> list[tuple[Group, list[Run]]]:
         gid = slug(f"{first.dataset}-{budget['kind']}{budget['value']}"
                    + ("" if first.study == "default" else f"-{first.study}"))
         base, i = gid, 2
-        while gid in used:  # two budgets can slug alike ("1.0" vs "1"): keep ids unique
+        while gid in used:  # distinct names can slug alike ("a b" and "a_b"): ids must stay unique
             gid, i = f"{base}-{i}", i + 1
         used.add(gid)
         title = f"{first.dataset}, budget {agg.fmt_budget(budget)}"
@@ -170,6 +170,16 @@ def primary_column(cols: list[MetricColumn]) -> MetricColumn | None:
     return max(cols, key=lambda c: c.runs) if cols else None
 
 
+def curve_column(runs: list[Run], cols: list[MetricColumn], primary: MetricColumn | None) -> MetricColumn | None:
+    """The metric whose validation curve stands for the variant: the primary if it has one, else the
+    next in the primary order that does (a runner may evaluate only the cheap extractor on val)."""
+    have = {name for r in runs if r.ok for name, pts in r.curves.items() if pts}
+    if primary is not None and primary.protocol.name in have:
+        return primary
+    rest = [c for c in cols if c.protocol.name in have]
+    return primary_column(rest)
+
+
 def metric_values(runs: list[Run], col: MetricColumn) -> list[float]:
     """Values of completed runs measured under exactly this column's protocol."""
     out = []
@@ -198,8 +208,8 @@ def mark_best(table: Table) -> None:
         if col.higher_is_better is None:
             continue
         cells = [row[j] for row in table.rows if row[j].value is not None and math.isfinite(row[j].value)]
-        if not cells:
-            continue
+        if len({c.value for c in cells}) < 2:
+            continue  # a column where every row agrees has no best worth pointing at
         pick = max if col.higher_is_better else min
         best = pick(cells, key=lambda c: c.value)
         b_lo, b_hi = _interval(best)
@@ -240,18 +250,17 @@ def provenance(group: Group, runs: list[Run], cols: list[MetricColumn], extra: l
     vers = [r.spec.get("versions") or {} for r in runs]
     env = [r.spec.get("env") or {} for r in runs]
     inner = [r.inner for r in runs]
-    used = [c for c in cols]
     items = [
         ("budget", [agg.fmt_budget(group.budget)]),
         ("runs", [f"{len(runs)} ended ({sum(r.ok for r in runs)} completed)"]),
         ("ganbench", _distinct(v.get("ganbench") for v in vers)),
         ("torch", _distinct(v.get("torch") for v in vers)),
         ("torch-fidelity", _distinct(v.get("torch_fidelity") for v in vers)),
-        ("extractor", _distinct(f"{c.protocol.name}: {c.protocol.extractor or 'none'}" for c in used)),
-        ("samples", _distinct(f"{c.protocol.name}: {c.protocol.num_samples}" for c in used)),
-        ("reference split", _distinct(c.protocol.reference_split or "none" for c in used)),
+        ("extractor", _distinct(f"{c.protocol.name}: {c.protocol.extractor or 'none'}" for c in cols)),
+        ("samples", _distinct(f"{c.protocol.name}: {c.protocol.num_samples}" for c in cols)),
+        ("reference split", _distinct(c.protocol.reference_split or "none" for c in cols)),
         ("checkpoint", ["final (metrics of the last step, from result.json 'final')"]),
-        ("device", _distinct(f"{i.get('device')} {i.get('precision')}, {i.get('threads')} threads" for i in inner)),
+        ("device", _distinct(f"{i.get('device')} {i.get('precision')}, threads={i.get('threads')}" for i in inner)),
         ("cpu", _distinct(e.get("cpu") for e in env)),
         ("gpu", _distinct(e.get("gpu") or "none" for e in env)),
         ("git commit", _distinct(e.get("git_commit") or "unknown" for e in env)),
@@ -271,7 +280,7 @@ def _status_text(runs: list[Run], incomplete: int) -> str:
 
 
 def _distinct_count(values: list[Any], fmt: Callable[[float], str]) -> Cell:
-    xs = sorted({float(v) for v in values if agg_is_number(v)})
+    xs = sorted({float(v) for v in values if is_number(v)})
     if not xs:
         return Cell(agg.DASH)
     text = fmt(xs[0]) if len(xs) == 1 else f"{fmt(xs[0])}–{fmt(xs[-1])}"
@@ -355,7 +364,10 @@ def stability(group: Group, runs: list[Run], facts: DatasetFacts) -> Table | Non
     primary = primary_column(cols)
     if primary is None:
         return None
-    name, hib = primary.protocol.name, primary.higher_is_better
+    hib = primary.higher_is_better
+    curve_col = curve_column(runs, cols, primary)
+    name = curve_col.protocol.name if curve_col else primary.protocol.name
+    curve_hib = curve_col.higher_is_better if curve_col else hib
     columns = [Column("variant", "variant"),
                Column("runs", "runs", None, "number"),
                Column("diverged", "diverged", None, "number"),
@@ -364,18 +376,18 @@ def stability(group: Group, runs: list[Run], facts: DatasetFacts) -> Table | Non
                Column("mean", f"{primary.label} mean", hib, "number"),
                Column("std", f"{primary.label} std", False, "number"),
                Column("iqr", f"{primary.label} IQR", False, "number"),
-               Column("osc_std", f"val std (last {LAST_K})", False, "stat"),
-               Column("osc_tv", f"val total variation (last {LAST_K})", False, "stat"),
-               Column("best_final_gap", "val best − final", False, "stat")]
+               Column("osc_std", f"{name} val std (last {LAST_K})", False, "stat"),
+               Column("osc_tv", f"{name} val total variation (last {LAST_K})", False, "stat"),
+               Column("best_final_gap", f"{name} val best − final", False, "stat")]
     built = []
     for row in make_rows(runs):
         n = len(row.runs)
-        reasons = [failure_reason(r, name, facts.num_modes) for r in row.runs]
+        reasons = [failure_reason(r, primary.protocol.name, facts.num_modes) for r in row.runs]
         failures = sum(x is not None for x in reasons)
         vals = [v for v in metric_values(row.runs, primary) if math.isfinite(v)]
         s = agg.summarize(vals)
         iq = agg.iqr(vals)
-        curves = [curve_stats(r.curves.get(name, []), hib) for r in row.completed]
+        curves = [curve_stats(r.curves.get(name, []), curve_hib) for r in row.completed]
         curves = [c for c in curves if c is not None]
         seeds = len(row.completed)
         cells = [Cell(row.label),

@@ -68,7 +68,10 @@ class Discriminator(nn.Module):
 
 
 class DCGAN(Architecture):
-    """Deep convolutional GAN (Radford, Metz & Chintala, 2016, "Unsupervised Representation Learning with Deep Convolutional GANs").
+    """Deep convolutional GAN (Radford, Metz & Chintala, 2016, "Unsupervised Representation Learning with DCGANs").
+
+    Paper: "Unsupervised Representation Learning with Deep Convolutional Generative Adversarial
+    Networks", ICLR 2016.
 
     The 64 px layout is the paper's (and the PyTorch reference's): nz 100, ngf = ndf = 64, a stack of
     4-2-1 transposed convolutions, BatchNorm in G and in D except D's first layer, ReLU in G,

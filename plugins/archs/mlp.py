@@ -53,22 +53,24 @@ class Discriminator(nn.Module):
 class MLP(Architecture):
     """Fully connected GAN (Goodfellow et al., 2014, "Generative Adversarial Nets") for points and small images.
 
-    Paper: ReLU generator, maxout + dropout discriminator, SGD with momentum, minibatch 100, k = 1
-    discriminator step per generator step. Here the discriminator uses LeakyReLU(0.2) without dropout
-    (dropout would make D depend on an RNG stream the contract cannot pin), and the optimiser is the
-    one the loss plugin pairs (Adam, lr 2e-4, betas (0.5, 0.999)), as in most later GAN benchmarks.
-    Widths: ``hidden`` x ``depth`` on 2D points (128 x 3 keeps a batch-512 ring step above 100/s on
-    a CPU core); ``image_hidden`` x ``image_depth`` on flattened images (the paper's MNIST G had two
-    1200-unit layers; 512 x 2 is the scaled default).
+    Paper: rectifier/sigmoid generator, maxout discriminator with dropout, SGD with momentum, k = 1
+    discriminator step per generator step; the authors' MNIST code uses minibatches of 100 and two
+    1200-unit generator layers. Here the discriminator uses LeakyReLU(0.2) and no dropout (D stays a
+    deterministic function of its input, which feature matching and gradient penalties assume), and
+    the optimiser is the one the loss plugin pairs (Adam, lr 2e-4, betas (0.5, 0.999)), as in most
+    later GAN benchmarks. Widths: ``hidden`` x ``depth`` on 2D points (128 x 2 keeps a batch-512
+    ring step near or above 100/s on one CPU core); ``image_hidden`` x ``image_depth`` on flattened
+    images (512 x 2, scaled down from 1200).
     """
 
     name = "mlp"
-    paper = "Goodfellow, I. et al. (2014). Generative Adversarial Nets. NeurIPS 2014."
+    paper = ("Goodfellow, I., Pouget-Abadie, J., Mirza, M., Xu, B., Warde-Farley, D., Ozair, S., Courville, A. & "
+             "Bengio, Y. (2014). Generative Adversarial Nets. NeurIPS 2014.")
     conditional = False
     defaults = {
         "batch_size": 100, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1,
-        "hidden": 128, "depth": 3, "image_hidden": 512, "image_depth": 2,
+        "hidden": 128, "depth": 2, "image_hidden": 512, "image_depth": 2,
     }
 
     @classmethod

@@ -120,14 +120,14 @@ class Discriminator(nn.Module):
 
 
 class SNGANProjection(Architecture):
-    """Class-conditional ResNet GAN with a projection discriminator (Miyato & Koyama, 2018, "cGANs with Projection Discriminator").
+    """Class-conditional ResNet GAN, projection discriminator (Miyato & Koyama, 2018, "cGANs with Projection Discriminator").
 
     G: SNGAN's ResNet generator with categorical conditional BatchNorm (per-class scale and shift);
     D: SNGAN's spectrally normalised ResNet discriminator whose output adds the inner product of a
     (spectrally normalised) class embedding with the pooled features. Training as in the paper: Adam
     lr 2e-4, betas (0, 0.9), n_dis 5, batch 64, z 128 (the paper pairs it with the hinge loss).
-    Scaling: the paper's CIFAR-size widths are 256 (G) and 128 (D); the defaults use ``g_ch`` 32 and
-    ``d_ch`` 16 (same 2:1 ratio) so that a full step with five D updates at batch 64 stays under a
+    Scaling: the paper's CIFAR-size widths are 256 (G) and 128 (D); the defaults use ``g_ch`` =
+    ``d_ch`` = 16 so that a full step with five D updates at batch 64 stays under a
     second on a CPU. Supports 28 px (G from 7x7, two blocks) and 32 px (from 4x4, three blocks).
     """
 
@@ -136,7 +136,7 @@ class SNGANProjection(Architecture):
     conditional = True
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,
-        "n_critic": 5, "g_ch": 32, "d_ch": 16,
+        "n_critic": 5, "g_ch": 16, "d_ch": 16,
     }
 
     @classmethod

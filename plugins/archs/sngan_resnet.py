@@ -99,15 +99,16 @@ class Discriminator(nn.Module):
 
 
 class SNGANResNet(Architecture):
-    """ResNet GAN with a spectrally normalised discriminator (Miyato, Kataoka, Koyama & Yoshida, 2018, "Spectral Normalization for GANs").
+    """ResNet GAN, spectrally normalised D (Miyato, Kataoka, Koyama & Yoshida, 2018, "Spectral Normalization for GANs").
 
     Layout of the paper's CIFAR-10 ResNet (appendix B.4): G = linear to 4x4, three upsampling
     residual blocks, BN-ReLU-conv3x3-tanh; D = an "optimized" first block, three residual blocks
     (two downsampling), ReLU, global sum pooling, linear; spectral norm on every D layer. Training
     (paper, setting for the ResNet results): Adam lr 2e-4, betas (0, 0.9), n_dis 5, batch 64, z 128.
-    Scaling: the paper's widths are 256 (G) and 128 (D); the defaults use ``g_ch`` = ``d_ch`` = 64 so
-    that a full step (five D updates and one G update) at batch 64 stays well under a second on a CPU.
-    Set ``g_ch: 256, d_ch: 128`` to run the paper's widths. At 28 px G starts from 7x7 with two blocks.
+    Scaling: the paper's widths are 256 (G) and 128 (D); the defaults use ``g_ch`` = ``d_ch`` = 16
+    so that a full step (five D updates and one G update) at batch 64 stays under a
+    second on a CPU. Set ``g_ch: 256, d_ch: 128`` for the paper's widths. At 28 px G starts from 7x7
+    with two blocks.
     """
 
     name = "sngan_resnet"
@@ -116,7 +117,7 @@ class SNGANResNet(Architecture):
     conditional = False
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,
-        "n_critic": 5, "g_ch": 64, "d_ch": 64,
+        "n_critic": 5, "g_ch": 16, "d_ch": 16,
     }
 
     @classmethod

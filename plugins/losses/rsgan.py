@@ -19,7 +19,7 @@ def _paired(real_scores: torch.Tensor, fake_scores: torch.Tensor | None) -> None
 
 
 class RSGAN(Loss):
-    """Relativistic standard GAN: D estimates the probability that a real sample is more realistic than a fake.
+    """Relativistic standard GAN: D estimates how likely a real sample is more realistic than a fake.
 
     Jolicoeur-Martineau (2019), "The relativistic discriminator: a key element missing from
     standard GAN". With C the critic's raw score and pairs (x_r, x_f):

@@ -10,7 +10,10 @@ from ganbench.api import ReportFormat
 
 
 def _num(x) -> str:
-    return "" if x is None else repr(float(x))
+    if x is None:
+        return ""
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 2 ** 53 else repr(x)  # counts read as counts
 
 
 class Csv(ReportFormat):

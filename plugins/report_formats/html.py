@@ -39,7 +39,8 @@ figcaption { font-size: 0.85em; color: #555; }
 
 # Sorting: numbers by data-sort (the raw mean), text otherwise; cells without a value stay last in both
 # directions; the original row order breaks ties so a sort is stable and repeatable. When done it marks
-# <body data-sort-ready="N">, which the headless-browser test reads to know the script ran without error.
+# <body data-sort-ready="N">, and after load data-figures-shown="decoded/total": the headless-browser
+# test reads both to know the script ran without error and every embedded PNG decoded.
 SCRIPT = """
 (function () {
   "use strict";
@@ -83,6 +84,11 @@ SCRIPT = """
     document.body.setAttribute("data-sort-check", ok ? "ok" : "unsorted");
   }
   document.body.setAttribute("data-sort-ready", String(tables.length));
+  window.addEventListener("load", function () {
+    var imgs = document.images, shown = 0;
+    Array.prototype.forEach.call(imgs, function (im) { if (im.complete && im.naturalWidth > 0) { shown += 1; } });
+    document.body.setAttribute("data-figures-shown", shown + "/" + imgs.length);
+  });
 })();
 """
 

@@ -16,17 +16,16 @@ class MinibatchDiscrimination(Technique):
     GANs", section 3.2. A learned tensor ``T`` projects each sample's features ``f(x_i)`` to ``K``
     rows of length ``k``; ``o(x_i)_b = sum_{j != i} exp(-||M_{i,b} - M_{j,b}||_1)`` measures, per
     kernel ``b``, how many other samples of the batch are near ``x_i``. A collapsed generator makes
-    fakes that are all near each other, which the discriminator can then detect. Defaults are the
-    paper's CIFAR-10 code: 100 kernels of dimension 5.
+    fakes that are all near each other, which the discriminator can then detect. Defaults are those
+    of the authors' released code: 100 kernels of dimension 5.
 
     Architectures are not edited, so the discriminator is wrapped:
     ``score(x) = D(x, y) + w . o(x)``. When D's last layer is linear in its features this is exactly
     the paper's construction (a linear layer on ``[f(x), o(x)]``), conditional projection heads
     included. ``f`` is ``D.features(x, y)`` when D exposes it, else the flattened input; the trunk
     then runs twice per scoring (once for ``D(x, y)``, once for ``features``), the price of not
-    knowing where D's head starts. ``w`` starts at zero, so the wrapped D initially scores exactly
-    like D. The statistic is computed within each scored batch: reals and fakes are scored
-    separately by the trainer, as in the paper.
+    knowing where D's head starts. The statistic is computed within each scored batch: reals and
+    fakes are scored separately by the trainer, as in the paper.
     """
 
     name = "minibatch_discrimination"
@@ -50,9 +49,8 @@ class MinibatchDiscriminator(nn.Module):
         self.kernels, self.kernel_dim, self.use_features = kernels, kernel_dim, use_features
         # Small so that exp(-L1) is not already ~0 for every pair at the start.
         self.T = nn.Parameter(torch.randn(width, kernels * kernel_dim) * 0.05)
+        # Default (random) init, not zeros: spectral normalisation of a zero weight divides by zero.
         self.head = nn.Linear(kernels, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
 
     def forward(self, x, y=None):
         score = self.inner(x, y).reshape(-1)

@@ -20,10 +20,10 @@ class MinibatchStddev(Technique):
 
     Architectures are not edited, so the discriminator is wrapped:
     ``score(x) = D(x, y) + w * s(x)`` with ``s`` the group statistic. When D's last layer is linear in
-    its features this equals the paper's construction (the statistic appended to the input of the
-    last layer). ``s`` is computed on ``D.features(x, y)`` when D exposes it (so the trunk runs twice
-    per scoring), else on the flattened input. ``w`` and its bias start at zero, so the wrapped D
-    initially scores exactly like D. The group size shrinks to the largest divisor of the batch.
+    its features this equals appending the statistic to the input of that layer; the paper appends
+    it a little earlier, as a constant feature map before D's last convolution block. ``s`` is
+    computed on ``D.features(x, y)`` when D exposes it (so the trunk runs twice per scoring), else on
+    the flattened input. The group size shrinks to the largest divisor of the batch.
     """
 
     name = "minibatch_stddev"
@@ -54,9 +54,8 @@ class MinibatchStddevDiscriminator(nn.Module):
         super().__init__()
         self.inner = inner
         self.group_size, self.use_features = group_size, use_features
+        # Default (random) init, not zeros: spectral normalisation of a zero weight divides by zero.
         self.head = nn.Linear(1, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
 
     def forward(self, x, y=None):
         score = self.inner(x, y).reshape(-1)

@@ -51,24 +51,30 @@ class MultiDiscriminator(Technique):
 def reinitialise(module: nn.Module) -> None:
     """Fresh ``reset_parameters`` draws for every layer of ``module``, parametrized layers included."""
     for layer in module.modules():
-        reset = getattr(layer, "reset_parameters", None)
+        reset = getattr(type(layer), "reset_parameters", None)
         if not callable(reset):
             continue
-        if not parametrize.is_parametrized(layer):
-            reset()
-            continue
-        # reset_parameters writes into the computed weight, a temporary; re-initialise a plain
-        # copy of the layer instead and move its draws into the parametrization's originals.
-        plain = copy.deepcopy(layer)
-        for name in list(plain.parametrizations.keys()):
-            parametrize.remove_parametrizations(plain, name, leave_parametrized=False)
-        plain.reset_parameters()
-        with torch.no_grad():
-            for name, fresh in plain.named_parameters(recurse=False):
-                if name in layer.parametrizations:
-                    layer.parametrizations[name].original.copy_(fresh)
-                else:
-                    getattr(layer, name).copy_(fresh)
+        # On a parametrized layer ``weight`` is computed, so initialising it in place would be lost:
+        # run the layer's own reset_parameters against a view whose ``weight`` is the stored original.
+        reset(_Originals(layer) if parametrize.is_parametrized(layer) else layer)
+
+
+class _Originals:
+    """A layer seen with each parametrized tensor replaced by the tensor the parametrization stores."""
+
+    def __init__(self, layer: nn.Module):
+        object.__setattr__(self, "_layer", layer)
+
+    def __getattr__(self, name):
+        layer = object.__getattribute__(self, "_layer")
+        if parametrize.is_parametrized(layer, name):
+            stored = layer.parametrizations[name]
+            if hasattr(stored, "original"):
+                return stored.original
+        return getattr(layer, name)
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "_layer"), name, value)
 
 
 class DiscriminatorEnsemble(nn.Module):
@@ -91,7 +97,8 @@ class DiscriminatorEnsemble(nn.Module):
             first = modules["members"][0]
             attr = getattr(first, name)
             if name == "features":
-                return lambda x, y=None: torch.cat([d.features(x, y).flatten(1) for d in modules["members"]], 1)
+                members = modules["members"]
+                return lambda x, y=None: torch.cat([d.features(x, y).flatten(1) for d in members], 1)
             return attr
 
 

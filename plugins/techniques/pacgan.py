@@ -19,12 +19,12 @@ class PacGAN(Technique):
     Approximation. The paper widens D's first layer to take ``m*C`` channels. ``wrap_discriminator``
     receives an already built D for ``C`` channels, and no architecture-independent way exists to
     widen its input layer (ResNet discriminators feed the input to two layers, some layers are
-    already spectrally normalised). So a learned per-position front end (1x1 convolutions for images,
-    linear layers for points: ``m*C -> hidden -> C``, LeakyReLU, then tanh to stay in [-1, 1]) maps
-    each pack to a ``C``-channel input for the original D. D with this front end is still a function
-    of the whole pack, which is what PacGAN's analysis needs; its first layer is constrained to mix
-    the pack through the front end. A hook that builds D for the packed shape would remove the
-    approximation (see the report).
+    already spectrally normalised). So a learned per-position front end maps each pack to a
+    ``C``-channel input for the original D: ``m*C -> hidden -> C`` with a LeakyReLU, as 1x1
+    convolutions plus a final tanh for images (D was built for [-1, 1]), as linear layers for points.
+    D with this front end is still a function of the whole pack, which is what PacGAN's analysis
+    needs, but the pack is mixed per position before D's first layer sees it. A trainer hook that
+    builds D for the packed shape would remove the approximation.
 
     Scores. The packed D returns ``[B / m]``, one score per pack, not ``[B]``. Mean-reduced losses
     then average over packs exactly as in the paper, and gradient penalties (WGAN-GP, R1, DRAGAN)
@@ -54,10 +54,13 @@ class PackedDiscriminator(nn.Module):
         channels = int(sample_shape[0])
         packed, hidden = pac_size * channels, max(16, 4 * pac_size * channels)
         if is_image:
-            layers = [nn.Conv2d(packed, hidden, 1), nn.LeakyReLU(0.2), nn.Conv2d(hidden, channels, 1)]
+            # tanh: D was built for images in [-1, 1].
+            self.front = nn.Sequential(nn.Conv2d(packed, hidden, 1), nn.LeakyReLU(0.2),
+                                       nn.Conv2d(hidden, channels, 1), nn.Tanh())
         else:
-            layers = [nn.Linear(packed, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, channels)]
-        self.front = nn.Sequential(*layers, nn.Tanh())
+            # Points live in the protocol's own coordinates (the grid spans +-4): no squashing.
+            self.front = nn.Sequential(nn.Linear(packed, hidden), nn.LeakyReLU(0.2),
+                                       nn.Linear(hidden, channels))
 
     def pack(self, x, y=None):
         B, m = x.shape[0], self.pac_size

@@ -14,7 +14,7 @@ NORMALISED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
 
 
 class SpectralNorm(Technique):
-    """Spectral normalisation: every Conv/Linear weight of the discriminator is divided by its top singular value.
+    """Spectral normalisation: each Conv/Linear weight of D is divided by its largest singular value.
 
     Miyato, Kataoka, Koyama and Yoshida (2018), "Spectral Normalization for Generative Adversarial
     Networks", ICLR. Bounding each layer's spectral norm by 1 bounds the Lipschitz constant of D,

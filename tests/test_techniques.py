@@ -1,0 +1,448 @@
+"""Built-in techniques: the shared contract for each, then what each one is supposed to do."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from ganbench.api import DataInfo, Loss, Technique
+from ganbench.contracts.technique import (IMAGE_DATA, POINTS_DATA, TechniqueContract, TinyArchitecture,
+                                          TinyBCELoss, TinyDiscriminator, make_train_data, merged_hparams)
+from ganbench.errors import UsageError
+from ganbench.training import StepContext, Trainer
+
+from ganbench_plugins.techniques import (diffaugment, ema, experience_replay, feature_matching,
+                                         historical_averaging, instance_noise, label_smoothing,
+                                         minibatch_discrimination, minibatch_stddev, multi_discriminator,
+                                         pacgan, spectral_norm, ttur, unrolled)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny models on a shared 2-core machine: extra threads only add contention.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The contract, once per built-in technique.
+
+class TestLabelSmoothing(TechniqueContract):
+    technique_name = "label_smoothing"
+
+
+class TestInstanceNoise(TechniqueContract):
+    technique_name = "instance_noise"
+    hparam_overrides = {"instance_noise_steps": 3}  # reaches zero noise within the test
+
+
+class TestFeatureMatching(TechniqueContract):
+    technique_name = "feature_matching"
+
+
+class TestMinibatchDiscrimination(TechniqueContract):
+    technique_name = "minibatch_discrimination"
+    hparam_overrides = {"minibatch_kernels": 8, "minibatch_kernel_dim": 3}
+
+
+class TestMinibatchStddev(TechniqueContract):
+    technique_name = "minibatch_stddev"
+
+
+class TestHistoricalAveraging(TechniqueContract):
+    technique_name = "historical_averaging"
+
+
+class TestExperienceReplay(TechniqueContract):
+    technique_name = "experience_replay"
+    hparam_overrides = {"replay_buffer_size": 12}  # fills, then gets overwritten, within 4 steps
+
+
+class TestMultiDiscriminator(TechniqueContract):
+    technique_name = "multi_discriminator"
+
+
+class TestTTUR(TechniqueContract):
+    technique_name = "ttur"
+
+
+class TestPacGAN(TechniqueContract):
+    technique_name = "pacgan"
+
+
+class TestPacGANPoints(TechniqueContract):
+    technique_name = "pacgan"
+    data_info = POINTS_DATA
+
+
+class TestUnrolled(TechniqueContract):
+    technique_name = "unrolled"
+    hparam_overrides = {"unrolling_steps": 2}
+
+
+class TestSpectralNorm(TechniqueContract):
+    technique_name = "spectral_norm"
+
+
+class TestEMA(TechniqueContract):
+    technique_name = "ema"
+
+
+class TestDiffAugment(TechniqueContract):
+    technique_name = "diffaugment"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers for behavioural checks: plugin classes used directly, a trainer built around them.
+
+def make_trainer(techniques, data: DataInfo = IMAGE_DATA, loss_cls=TinyBCELoss, seed: int = 7, **overrides):
+    hparams = {**TinyArchitecture.defaults, **loss_cls.defaults}
+    for t in techniques:
+        hparams.update(t.defaults)
+    hparams.update(overrides)
+    return Trainer(TinyArchitecture(), loss_cls(hparams), [t(hparams) for t in techniques], data,
+                   make_train_data(data), None, hparams, seed)
+
+
+def context(trainer, step: int = 0) -> StepContext:
+    real, labels = trainer.next_real_batch()
+    return StepContext(trainer, step, real, labels)
+
+
+def test_every_builtin_technique_has_a_contract_test():
+    from importlib.metadata import entry_points
+    # Read from the metadata, not by loading: another plugin's import error must not fail this test.
+    builtins = {ep.name for ep in entry_points(group="ganbench")
+                if ep.value.startswith("ganbench_plugins.techniques.")}
+    tested = {cls.technique_name for cls in globals().values()
+              if isinstance(cls, type) and issubclass(cls, TechniqueContract)
+              and hasattr(cls, "technique_name")}
+    assert len(builtins) == 14 and builtins <= tested
+
+
+# -- label smoothing ------------------------------------------------------------------------------
+
+def test_label_smoothing_changes_bce_discriminator_loss():
+    plain = TinyBCELoss(merged_hparams(TinyArchitecture, TinyBCELoss, Technique))
+    smoothed = TinyBCELoss(merged_hparams(TinyArchitecture, TinyBCELoss, label_smoothing.LabelSmoothing))
+    real, fake = torch.tensor([3.0, 2.0]), torch.tensor([-1.0, 0.5])
+    assert smoothed.hparams["real_label"] == 0.9
+    assert smoothed.discriminator_loss(real, fake) > plain.discriminator_loss(real, fake)
+
+
+def test_label_smoothing_refuses_losses_without_a_real_target():
+    class Hinge(Loss):
+        name = "hinge_like"
+
+    assert label_smoothing.LabelSmoothing.supports(TinyArchitecture, Hinge, IMAGE_DATA)
+    assert label_smoothing.LabelSmoothing.supports(TinyArchitecture, TinyBCELoss, IMAGE_DATA) is None
+
+
+# -- TTUR -------------------------------------------------------------------------------------------
+
+def test_ttur_sets_the_optimisers_learning_rates():
+    trainer = make_trainer([ttur.TTUR])
+    assert trainer.opt_d.param_groups[0]["lr"] == 4e-4
+    assert trainer.opt_g.param_groups[0]["lr"] == 1e-4
+
+
+# -- instance noise ---------------------------------------------------------------------------------
+
+def test_instance_noise_is_annealed_to_zero():
+    trainer = make_trainer([instance_noise.InstanceNoise], instance_noise_std=0.5, instance_noise_steps=10)
+    technique = trainer.techniques[0]
+    x = torch.zeros(64, 3, 8, 8)
+    early = technique.discriminator_input(x, context(trainer, step=0))
+    assert abs(early.std().item() - 0.5) < 0.05
+    halfway = technique.discriminator_input(x, context(trainer, step=5))
+    assert abs(halfway.std().item() - 0.25) < 0.03
+    assert torch.equal(technique.discriminator_input(x, context(trainer, step=10)), x)
+
+
+# -- feature matching -------------------------------------------------------------------------------
+
+def test_feature_matching_loss_is_the_squared_distance_of_mean_features():
+    trainer = make_trainer([feature_matching.FeatureMatching])
+    ctx = StepContext(trainer, 0, None, None)
+    fake = torch.rand(8, 3, 8, 8) * 2 - 1
+    drawn = trainer.batches_drawn
+    loss = trainer.techniques[0].generator_loss(ctx, fake, None)
+    assert trainer.batches_drawn == drawn + 1
+    trainer.batches_drawn = drawn
+    real, _ = trainer.next_real_batch()
+    D = trainer.D
+    expected = (D.features(real).mean(0) - D.features(fake).mean(0)).pow(2).sum()
+    torch.testing.assert_close(loss, expected)
+
+
+def test_feature_matching_fails_clearly_without_features():
+    class Bare(nn.Module):
+        def forward(self, x, y=None):
+            return x.flatten(1).sum(1)
+
+    with pytest.raises(UsageError, match="features"):
+        feature_matching.FeatureMatching({}).wrap_discriminator(Bare(), IMAGE_DATA)
+
+
+# -- minibatch features -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("technique, hparams", [
+    (minibatch_discrimination.MinibatchDiscrimination, {"minibatch_kernels": 8, "minibatch_kernel_dim": 3}),
+    (minibatch_stddev.MinibatchStddev, {"minibatch_group_size": 4}),
+])
+def test_minibatch_wrappers_score_a_sample_by_its_batch(technique, hparams):
+    torch.manual_seed(0)
+    inner = TinyDiscriminator(IMAGE_DATA)
+    D = technique(hparams).wrap_discriminator(inner, IMAGE_DATA)
+    x = torch.rand(8, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        D.head.weight.zero_()
+        D.head.bias.zero_()
+        torch.testing.assert_close(D(x), inner(x))  # the batch enters only through the new head
+        D.head.weight.fill_(1.0)
+    other = x.clone()
+    other[1:] = x[0]  # everyone but sample 0 changes; sample 0's own score from D alone does not
+    assert D(x).shape == (8,)
+    assert not torch.allclose(D(x)[0], D(other)[0])
+    assert torch.equal(D.features(x), inner.features(x))
+
+
+def test_minibatch_stddev_group_statistic():
+    f = torch.tensor([[0.0], [10.0], [2.0], [10.0]])  # groups are strided: {0, 2} and {1, 3}
+    stat = minibatch_stddev.minibatch_stddev(f, group_size=2)
+    torch.testing.assert_close(stat.squeeze(1), torch.tensor([1.0, 0.0, 1.0, 0.0]), atol=1e-3, rtol=0)
+
+
+# -- historical averaging ---------------------------------------------------------------------------
+
+def test_historical_averaging_pulls_towards_the_past_average():
+    trainer = make_trainer([historical_averaging.HistoricalAveraging])
+    technique = trainer.techniques[0]
+    ctx = StepContext(trainer, 0, None, None)
+    assert technique.generator_extra_loss(ctx) is None  # no history yet
+    start = {n: p.detach().clone() for n, p in trainer.G.named_parameters()}
+    with torch.no_grad():
+        for p in trainer.G.parameters():
+            p.add_(0.1)
+    term = technique.generator_extra_loss(ctx)
+    expected = sum(((p - start[n]) ** 2).sum() for n, p in trainer.G.named_parameters())
+    torch.testing.assert_close(term, expected)
+    term.backward()
+    assert all(p.grad is not None for p in trainer.G.parameters())
+    assert technique.counts["G"] == 2
+
+
+# -- experience replay ------------------------------------------------------------------------------
+
+def test_experience_replay_mixes_in_past_fakes():
+    trainer = make_trainer([experience_replay.ExperienceReplay], replay_buffer_size=16)
+    technique = trainer.techniques[0]
+    ctx = context(trainer)
+    first = torch.full((8, 3, 8, 8), 1.0)
+    assert torch.equal(technique.discriminator_fakes(first, ctx), first)  # empty buffer: nothing to replay
+    second = torch.full((8, 3, 8, 8), 2.0)
+    mixed = technique.discriminator_fakes(second, ctx)
+    assert mixed.shape == second.shape
+    values = mixed.flatten(1)[:, 0]
+    assert (values == 2.0).sum() == 4 and (values == 1.0).sum() == 4
+    assert technique.size == 16
+    third = torch.full((8, 3, 8, 8), 3.0)
+    technique.discriminator_fakes(third, ctx)  # full: 4 random slots now hold fresh fakes
+    assert (technique.buffer.flatten(1)[:, 0] == 3.0).sum() == 4
+
+
+def test_experience_replay_refuses_conditional_architectures():
+    class Conditional(TinyArchitecture):
+        conditional = True
+
+    assert experience_replay.ExperienceReplay.supports(Conditional, TinyBCELoss, IMAGE_DATA)
+
+
+# -- multiple discriminators ------------------------------------------------------------------------
+
+def test_multi_discriminator_averages_independently_initialised_copies():
+    torch.manual_seed(0)
+    inner = TinyDiscriminator(IMAGE_DATA)
+    before = copy.deepcopy(inner.state_dict())
+    wrapper = multi_discriminator.MultiDiscriminator({"num_discriminators": 3})
+    D = wrapper.wrap_discriminator(inner, IMAGE_DATA)
+    assert len(D.members) == 3 and D.members[0] is inner
+    for key, value in before.items():
+        assert torch.equal(inner.state_dict()[key], value)
+    weights = [m.head.weight for m in D.members]
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+    x = torch.rand(8, 3, 8, 8)
+    torch.testing.assert_close(D(x), torch.stack([m(x) for m in D.members]).mean(0))
+    assert D.features(x).shape == (8, 3 * inner.features(x).shape[1])
+
+
+def test_multi_discriminator_reinitialises_parametrized_layers():
+    torch.manual_seed(0)
+    inner = spectral_norm.SpectralNorm({"spectral_norm_power_iterations": 1}).wrap_discriminator(
+        TinyDiscriminator(IMAGE_DATA), IMAGE_DATA)
+    wrapper = multi_discriminator.MultiDiscriminator({"num_discriminators": 2})
+    D = wrapper.wrap_discriminator(inner, IMAGE_DATA)
+    originals = [m.head.parametrizations.weight.original for m in D.members]
+    assert not torch.equal(originals[0], originals[1])
+    assert D(torch.rand(8, 3, 8, 8)).shape == (8,)  # both copies still compute their weights
+
+
+# -- PacGAN -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", [IMAGE_DATA, POINTS_DATA])
+def test_pacgan_scores_packs(data):
+    torch.manual_seed(0)
+    inner = TinyDiscriminator(data)
+    D = pacgan.PacGAN({"pac_size": 2}).wrap_discriminator(inner, data)
+    seen = []
+    D.front.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    x = torch.rand(8, *data.shape) * 2 - 1
+    scores = D(x)
+    assert seen[0] == (4, 2 * data.shape[0], *data.shape[1:])  # 4 packs of 2 samples
+    assert scores.shape == (4,)
+    changed = x.clone()
+    changed[3] = -changed[3]  # the second member of pack 1
+    moved = (D(changed) != scores).tolist()
+    assert moved == [False, True, False, False]
+    with pytest.raises(ValueError, match="multiple"):
+        D(x[:7])
+
+
+def test_pacgan_packs_labels_by_first_member():
+    D = pacgan.PacGAN({"pac_size": 2}).wrap_discriminator(TinyDiscriminator(POINTS_DATA), POINTS_DATA)
+    _, y = D.pack(torch.zeros(6, 2), torch.tensor([0, 1, 2, 3, 4, 5]))
+    assert y.tolist() == [0, 2, 4]
+
+
+# -- unrolled ---------------------------------------------------------------------------------------
+
+def test_unrolled_scores_against_a_look_ahead_copy():
+    trainer = make_trainer([unrolled.Unrolled], unrolling_steps=3)
+    before = trainer.weights_hash()
+    drawn = trainer.batches_drawn
+    D = trainer.techniques[0].discriminator_for_generator_step(StepContext(trainer, 0, None, None))
+    assert D is not trainer.D
+    assert trainer.weights_hash() == before  # the trainer's D is untouched
+    assert trainer.batches_drawn == drawn + 3
+    assert any(not torch.equal(a, b) for a, b in zip(D.parameters(), trainer.D.parameters()))
+
+
+# -- spectral normalisation -------------------------------------------------------------------------
+
+def test_spectral_norm_bounds_every_discriminator_weight():
+    trainer = make_trainer([pacgan.PacGAN, spectral_norm.SpectralNorm])  # SN wraps what is listed before it
+    layers = [m for m in trainer.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(layers) == 4  # the tiny D's conv and head, PacGAN's two 1x1 convs
+    for _ in range(3):
+        trainer.step()
+    trainer.D.train()
+    for _ in range(20):  # let power iteration catch up with the last update
+        trainer.D(torch.rand(8, 3, 8, 8))
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert abs(sigma.item() - 1.0) < 1e-2, (layer, sigma)
+
+
+def test_spectral_norm_skips_already_normalised_layers():
+    D = TinyDiscriminator(IMAGE_DATA)
+    torch.nn.utils.parametrizations.spectral_norm(D.head)
+    spectral_norm.SpectralNorm({"spectral_norm_power_iterations": 1}).wrap_discriminator(D, IMAGE_DATA)
+    assert len(D.head.parametrizations.weight) == 1
+    assert spectral_norm.is_spectrally_normalised(D.trunk[0])
+
+
+# -- EMA --------------------------------------------------------------------------------------------
+
+def test_ema_tracks_the_analytic_average():
+    decay = 0.5
+    trainer = make_trainer([ema.EMA], ema_decay=decay)
+    expected = [p.detach().clone() for p in trainer.G.parameters()]
+    for _ in range(3):
+        trainer.step()
+        expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, trainer.G.parameters())]
+    averaged = trainer.evaluation_generator()
+    assert averaged is not trainer.G
+    for e, a, p in zip(expected, averaged.parameters(), trainer.G.parameters()):
+        torch.testing.assert_close(a, e)
+        assert not torch.equal(a, p)
+    assert not any(p.requires_grad for p in averaged.parameters())
+
+
+# -- DiffAugment ------------------------------------------------------------------------------------
+
+def test_diffaugment_refuses_points():
+    assert diffaugment.DiffAugment.supports(TinyArchitecture, TinyBCELoss, POINTS_DATA)
+    assert diffaugment.DiffAugment.supports(TinyArchitecture, TinyBCELoss, IMAGE_DATA) is None
+
+
+def test_diffaugment_is_random_from_ctx_rng_and_differentiable():
+    trainer = make_trainer([diffaugment.DiffAugment])
+    technique = trainer.techniques[0]
+    ctx = context(trainer)
+    x = (torch.rand(8, 3, 8, 8) * 2 - 1).requires_grad_()
+    state = trainer.technique_rng.get_state()
+    out = technique.discriminator_input(x, ctx)
+    trainer.technique_rng.set_state(state)
+    assert torch.equal(out, technique.discriminator_input(x, ctx))
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_diffaugment_translation_and_cutout_geometry():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.arange(1.0, 65.0).view(1, 1, 8, 8).repeat(16, 1, 1, 1)
+    shifted = diffaugment.translate(x, 0.125, gen)
+    for img in shifted:  # a shift by at most one pixel: every kept value sits next to its origin
+        kept = img[img != 0]
+        assert kept.numel() >= 49
+    cut = diffaugment.cutout(torch.ones(16, 1, 8, 8), 0.5, gen)
+    zeros = (cut == 0).flatten(1).sum(1)
+    assert (zeros <= 16).all() and (zeros > 0).all()
+
+
+# -- compositions -----------------------------------------------------------------------------------
+
+STACKS = [
+    # wrappers nest in order; SN then reaches the ensemble's copies, PacGAN's front and the heads
+    [pacgan.PacGAN, minibatch_stddev.MinibatchStddev, multi_discriminator.MultiDiscriminator,
+     spectral_norm.SpectralNorm, unrolled.Unrolled],
+    [diffaugment.DiffAugment, instance_noise.InstanceNoise, feature_matching.FeatureMatching, ema.EMA,
+     historical_averaging.HistoricalAveraging, experience_replay.ExperienceReplay],
+    [minibatch_discrimination.MinibatchDiscrimination, label_smoothing.LabelSmoothing, ttur.TTUR, ema.EMA],
+]
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=lambda s: "+".join(t.name for t in s))
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_techniques_compose_and_resume(stack, precision):
+    overrides = {"unrolling_steps": 1, "replay_buffer_size": 12, "minibatch_kernels": 4}
+
+    def build():
+        hparams = {**TinyArchitecture.defaults, **TinyBCELoss.defaults}
+        for t in stack:
+            hparams.update(t.defaults)
+        hparams.update(overrides)
+        return Trainer(TinyArchitecture(), TinyBCELoss(hparams), [t(hparams) for t in stack], IMAGE_DATA,
+                       make_train_data(IMAGE_DATA), None, hparams, 3, precision=precision)
+
+    straight = build()
+    for _ in range(3):
+        losses = straight.step()
+        assert all(torch.isfinite(v).all() for v in losses.values())
+    first = build()
+    first.step()
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = build()
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.step()
+    resumed.step()
+    assert TechniqueContract.fingerprint(resumed) == TechniqueContract.fingerprint(straight)
