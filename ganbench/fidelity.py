@@ -15,12 +15,20 @@ metric plugins. The traps (measured; see notes/environment.md and notes/metrics-
   count and the extractor's identity (torch-fidelity appends the extractor name; its cache key has no
   content hash of its own). The generated side never gets a cache name: a named generator cache
   returns the same FID for a different generator.
+* A metric that cannot run at this N is returned as NaN with ``extra["skipped"]`` (the reason), so
+  the record says why it is missing rather than silently dropping it.
 * KID asserts ``kid_subset_size`` <= samples per side: the subset size is ``min(1000, n_gen, n_ref)``
-  and KID is skipped (a NaN value whose ``extra["skipped"]`` says why) below ``KID_MIN_SUBSET``.
+  with 100 subsets, or 1 subset when it is both whole sides (all subsets are then the same sets,
+  e.g. 1000 vs mnist5k's 1000 test digits; ``extra["std"]`` is then 0). KID is skipped below
+  ``KID_SUBSET_MIN``.
 * FID comes from ``sum(sqrt(eigvals(S1 S2)))`` in float64; for near-identical sets round-off can make
   it slightly negative. We record the raw value, never clip it, so a negative FID reads as "equal
   up to numerical noise". With ``n`` <= feature dimension the covariances are singular and FID is
   biased upwards; ``extra["rank_deficient"]`` flags that.
+* KID is unbiased, so for two samples of one distribution it scatters around 0 and can be negative.
+  Its units are those of the extractor's features cubed: LeNet's pre-activation features are large
+  (real-vs-real mnist5k KID came out between -40 and -3 for different evaluators, uniform noise
+  near +860, at N = 1000), Inception's are small. Compare KID only under one extractor name.
 """
 
 from __future__ import annotations
@@ -114,65 +122,71 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
     fake = ctx.sample(n)
     label = extractor_label or extractor
 
+    skipped: dict[str, str] = {}  # metric -> why it could not run at this N
     kid_subset = min(KID_SUBSET_MAX, n, n_ref)
-    kid_skip = None
     if kid and kid_subset < KID_SUBSET_MIN:
-        kid_skip = (f"KID needs at least {KID_SUBSET_MIN} samples per side for a subset; "
-                    f"have {n} generated and {n_ref} real")
+        skipped["kid"] = (f"KID needs at least {KID_SUBSET_MIN} samples per side for a subset; "
+                          f"have {n} generated and {n_ref} real")
         kid = False
-    isc = isc and n >= ISC_SPLITS
-    prc = prc and min(n, n_ref) > PRC_NEIGHBORHOOD
+    # When a subset is a whole side on both sides, every subset is the same set in another order and
+    # MMD^2 is order-invariant: one subset gives exactly the same mean (and std 0) at 1/100 the cost.
+    kid_subsets = 1 if kid_subset == n == n_ref else KID_SUBSETS
+    if isc and n < ISC_SPLITS:
+        skipped["is"] = f"IS needs at least {ISC_SPLITS} samples (one per split); have {n}"
+        isc = False
+    if prc and min(n, n_ref) <= PRC_NEIGHBORHOOD:
+        skipped["precision"] = skipped["recall"] = (
+            f"precision/recall need more than k={PRC_NEIGHBORHOOD} samples per side; have {n} and {n_ref}")
+        prc = False
 
-    kwargs = dict(
-        input1=TensorSamples(convert(fake)),
-        input2=TensorSamples(convert(real)),
-        input1_cache_name=None,
-        input2_cache_name=reference_cache_name(ctx, split, n_ref, extractor_id or extractor),
-        cache_root=str(Path(ctx.cache_dir) / "fidelity"),
-        cache=True,
-        cuda=str(ctx.device).startswith("cuda"),
-        save_cpu_ram=True,
-        verbose=False,
-        feature_extractor=extractor,
-        feature_extractor_weights_path=weights_path,
-        batch_size=batch_size,
-        isc=isc, fid=fid, kid=kid, prc=prc,
-        isc_splits=ISC_SPLITS,
-        kid_subsets=KID_SUBSETS,
-        kid_subset_size=max(kid_subset, 1),
-        prc_neighborhood=PRC_NEIGHBORHOOD,
-        rng_seed=RNG_SEED,
-    )
-    assert kwargs["input1_cache_name"] is None  # never cache the generated side (see module docstring)
-    res = torch_fidelity.calculate_metrics(**kwargs) if (isc or fid or kid or prc) else {}
+    res = {}
+    if isc or fid or kid or prc:
+        res = torch_fidelity.calculate_metrics(
+            input1=TensorSamples(convert(fake)),
+            input2=TensorSamples(convert(real)),
+            input1_cache_name=None,  # never name the generated side (see the module docstring)
+            input2_cache_name=reference_cache_name(ctx, split, n_ref, extractor_id or extractor),
+            cache_root=str(Path(ctx.cache_dir) / "fidelity"),
+            cache=True,
+            cuda=str(ctx.device).startswith("cuda"),
+            save_cpu_ram=True,
+            verbose=False,
+            feature_extractor=extractor,
+            feature_extractor_weights_path=weights_path,
+            batch_size=batch_size,
+            isc=isc, fid=fid, kid=kid, prc=prc,
+            isc_splits=ISC_SPLITS,
+            kid_subsets=kid_subsets,
+            kid_subset_size=max(kid_subset, 1),
+            prc_neighborhood=PRC_NEIGHBORHOOD,
+            rng_seed=RNG_SEED,
+        )
 
-    common = extra
+    common = {"reference_samples": n_ref, **(extra or {})}
 
-    def value(name: str, v: float, higher: bool, **extra) -> MetricValue:
+    def value(name: str, v: float, higher: bool, **more) -> MetricValue:
         return MetricValue(name=f"{name}_{key}", value=float(v), higher_is_better=higher, num_samples=n,
-                           reference_split=split, extractor=label,
-                           extra={"reference_samples": n_ref, **(common or {}), **extra})
+                           reference_split=split, extractor=label, extra={**common, **more})
 
     out: list[MetricValue] = []
     if fid:
-        fid_v = res[torch_fidelity.KEY_METRIC_FID]
-        extra = {}
-        if fid_v < 0:
-            extra["note"] = "raw value below 0: the two sets are equal up to round-off"
+        fid_extra = {}
+        if res[torch_fidelity.KEY_METRIC_FID] < 0:
+            fid_extra["note"] = "raw value below 0: the two sets are equal up to round-off"
         if feature_dim is not None and min(n, n_ref) <= feature_dim:
-            extra["rank_deficient"] = True
-        out.append(value("fid", fid_v, False, **extra))
+            fid_extra["rank_deficient"] = True
+        out.append(value("fid", res[torch_fidelity.KEY_METRIC_FID], False, **fid_extra))
     if kid:
         out.append(value("kid", res[torch_fidelity.KEY_METRIC_KID_MEAN], False,
-                         std=res[torch_fidelity.KEY_METRIC_KID_STD], subset_size=kid_subset, subsets=KID_SUBSETS))
-    elif kid_skip:
-        out.append(value("kid", math.nan, False, skipped=kid_skip))
+                         std=res[torch_fidelity.KEY_METRIC_KID_STD], subset_size=kid_subset, subsets=kid_subsets))
     if isc:
         out.append(value("is", res[torch_fidelity.KEY_METRIC_ISC_MEAN], True,
                          std=res[torch_fidelity.KEY_METRIC_ISC_STD], splits=ISC_SPLITS))
     if prc:
         out.append(value("precision", res[torch_fidelity.KEY_METRIC_PRECISION], True, k=PRC_NEIGHBORHOOD))
         out.append(value("recall", res[torch_fidelity.KEY_METRIC_RECALL], True, k=PRC_NEIGHBORHOOD))
+    higher = {"kid": False, "is": True, "precision": True, "recall": True}
+    out.extend(value(name, math.nan, higher[name], skipped=why) for name, why in skipped.items())
     return out
 
 

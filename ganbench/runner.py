@@ -86,13 +86,31 @@ def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = No
 def measure_flops_per_step(make_trainer: Callable[[], Trainer]) -> int:
     """FLOPs of one real training step (all D updates and the G update, forward and backward),
     counted by ``torch.utils.flop_counter`` on a throwaway trainer so the real run is untouched."""
-    from torch.utils.flop_counter import FlopCounterMode
     with torch.random.fork_rng(devices=[]):
         trainer = make_trainer()
-        counter = FlopCounterMode(display=False)
+        counter = _TotalFlopCounter()
         with counter:
             trainer.step()
     return int(counter.get_total_flops())
+
+
+class _NoModuleTracking:
+    parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return None
+
+
+def _TotalFlopCounter():
+    """FlopCounterMode counting totals only. Its per-module tracker hooks backward passes in a way
+    that breaks ``torch.autograd.grad`` (every gradient penalty), and only the total is needed."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _NoModuleTracking()
+    return counter
 
 
 def steps_for_budget(spec: RunSpec, images_per_step: int, flops_per_step: int | None) -> int | None:
@@ -280,7 +298,10 @@ class _Run:
         self.log_metrics(final_values, "test", step)
         self.save_samples(ctx)
         selected = None
-        if self.best is not None:
+        if self.best is not None and self.best["step"] == step:
+            # The best held-out evaluation is the final generator: its test scores are the final ones.
+            selected = {"step": step, "by": self.best["by"], "metrics": _as_dict(final_values)}
+        elif self.best is not None:
             G = trainer.evaluation_generator()
             current = {k: v.clone() for k, v in G.state_dict().items()}
             G.load_state_dict(store.torch_load(rd.file(store.BEST)))

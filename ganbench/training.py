@@ -206,12 +206,18 @@ class Trainer:
             if extra is not None:
                 loss_g = loss_g + extra
         aux = getattr(D_for_g, "auxiliary_loss", None)
-        if aux is not None:  # InfoGAN's mutual-information term trains G and D's Q head together
-            info = aux(fake, z)
-            loss_g = loss_g + info
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_g).backward()
+        if aux is None:
+            self.scaler.scale(loss_g).backward()
+        else:
+            # InfoGAN: the adversarial term may only move G; the mutual-information term trains G,
+            # D's shared body and its Q head together (Chen et al. 2016).
+            info = aux(fake, z)
+            g_params = [p for p in self.G.parameters() if p.requires_grad]
+            self.scaler.scale(loss_g).backward(inputs=g_params, retain_graph=True)
+            self.scaler.scale(info).backward()
+            loss_g = loss_g + info.detach()
         self.scaler.step(self.opt_g)
         if aux is not None:
             self.scaler.step(self.opt_d)

@@ -8,7 +8,8 @@ Subclass a contract in your plugin's tests and set the class attribute it asks f
         architecture_name = "mygan"
 """
 
+from ganbench.contracts.architecture import ArchitectureContract
 from ganbench.contracts.loss import LossContract
 from ganbench.contracts.technique import TechniqueContract
 
-__all__ = ["LossContract", "TechniqueContract"]
+__all__ = ["ArchitectureContract", "LossContract", "TechniqueContract"]

@@ -28,6 +28,7 @@ import math
 import re
 from typing import Any, ClassVar, Mapping
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -175,7 +176,9 @@ class ArchitectureContract:
                 x = G(z, y)
             assert x.shape == (self.batch_size, *data_info.shape)
             assert x.dtype == torch.float32
-            assert torch.isfinite(x).all() and x.min() >= -1 and x.max() <= 1
+            assert torch.isfinite(x).all()
+            if data_info.is_image:  # points are in the protocol's own coordinates, unbounded
+                assert x.min() >= -1 and x.max() <= 1
 
     def test_discriminator_output(self, data_info):
         G, D = self.build(data_info)
@@ -194,9 +197,10 @@ class ArchitectureContract:
 
     def test_unconditional_modules_ignore_labels(self, data_info):
         if self._arch_class().conditional:
-            return
+            pytest.skip("conditional architecture")
         G, D = self.build(data_info)
-        G.eval(), D.eval()
+        G.eval()
+        D.eval()
         z, _ = self.inputs(G, data_info)
         labels = torch.zeros(self.batch_size, dtype=torch.long)
         torch.manual_seed(3)
@@ -257,7 +261,8 @@ class ArchitectureContract:
             _assert_same_state(src, dst)
         outs = []
         for G, D in ((G1, D1), (G2, D2)):
-            G.eval(), D.eval()
+            G.eval()
+            D.eval()
             torch.manual_seed(6)
             with torch.no_grad():
                 outs.append((G(z, y), D(x, y)))
@@ -287,6 +292,18 @@ class ArchitectureContract:
                     assert value.dim() == 0 and math.isfinite(float(value)), (key, value)
         if len(trainers) == 2:
             assert trainers[0].weights_hash() == trainers[1].weights_hash(), "same seed, different weights"
+
+    def test_step_runs_under_the_flop_counter(self):
+        # The runner counts FLOPs per step with torch.utils.flop_counter, whose module tracker hooks
+        # every module input: some constructs that train fine (e.g. an expand() view of a parameter
+        # under no_grad) make it fail.
+        from torch.utils.flop_counter import FlopCounterMode
+        hparams = {**self.hparams(), "n_critic": 1}
+        trainer = self._trainer(self._data_infos()[0], hparams)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            trainer.step()
+        assert counter.get_total_flops() > 0
 
 
 def _assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:

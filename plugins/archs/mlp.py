@@ -15,7 +15,7 @@ MAX_IMAGE_DIMS = 3072  # 32x32x3: beyond this a dense layer dwarfs what a convol
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, shape: tuple[int, ...], hidden: int, depth: int):
+    def __init__(self, z_dim: int, shape: tuple[int, ...], hidden: int, depth: int, bounded: bool):
         super().__init__()
         self.z_dim = z_dim
         self.conditional = False
@@ -25,7 +25,8 @@ class Generator(nn.Module):
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
-        layers += [nn.Linear(width, math.prod(shape)), nn.Tanh()]
+        # Images live in [-1, 1]; points in the protocol's own coordinates (the grid spans ±4).
+        layers += [nn.Linear(width, math.prod(shape))] + ([nn.Tanh()] if bounded else [])
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,7 +91,7 @@ class MLP(Architecture):
             hidden, depth = int(h["image_hidden"]), int(h["image_depth"])
         else:
             hidden, depth = int(h["hidden"]), int(h["depth"])
-        return (Generator(int(h["z_dim"]), data.shape, hidden, depth),
+        return (Generator(int(h["z_dim"]), data.shape, hidden, depth, bounded=data.is_image),
                 Discriminator(data.shape, hidden, depth))
 
 

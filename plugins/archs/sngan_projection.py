@@ -120,7 +120,7 @@ class Discriminator(nn.Module):
 
 
 class SNGANProjection(Architecture):
-    """Class-conditional ResNet GAN, projection discriminator (Miyato & Koyama, 2018, "cGANs with Projection Discriminator").
+    """Class-conditional ResNet GAN with projection D (Miyato & Koyama, 2018, "cGANs with Projection Discriminator").
 
     G: SNGAN's ResNet generator with categorical conditional BatchNorm (per-class scale and shift);
     D: SNGAN's spectrally normalised ResNet discriminator whose output adds the inner product of a

@@ -99,7 +99,9 @@ class Generator(nn.Module):
             crossover = int(torch.randint(1, n_styles, ()))
             ws2 = self.map(torch.randn_like(z)).unsqueeze(1).expand(-1, n_styles, -1)
             ws = torch.cat([ws[:, :crossover], ws2[:, crossover:]], dim=1)
-        x = self.const.expand(z.shape[0], -1, -1, -1)
+        # A copy, not an expand() view: under no_grad a view of a parameter still claims requires_grad
+        # without a grad_fn, which torch.utils.flop_counter's module tracker (used by the runner) rejects.
+        x = self.const.repeat(z.shape[0], 1, 1, 1)
         for i, layer in enumerate(self.layers):
             if i >= 2 and i % 2 == 0:
                 x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)

@@ -6,8 +6,8 @@ LeNet trained on the dataset's own train split (:mod:`ganbench.evaluators`); ``c
 classes predicted for at least one sample; ``class_kl`` = KL(p_hat_G || p_real), p_real = the label
 histogram of the reference split (infinite if the generator hits a class absent from it). For a
 conditional generator, ``label_accuracy`` = share of samples classified as the label they were
-generated for. Values are measured through an imperfect classifier (about 96 % on mnist5k):
-real data scores KL ~0.005, not 0.
+generated for. Values are measured through an imperfect classifier (about 97 % on mnist5k):
+1000 real mnist5k digits score KL 0.01 and 10 classes, not exactly 0.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class ClassCoverage(Metric):
         real_counts = torch.bincount(y_real.long(), minlength=k)
         extra = {"num_classes": k, "evaluator_test_accuracy": round(evaluator.accuracy, 4)}
         out = [
-            MetricValue("classes_covered", int((counts > 0).sum()), True, n, split, evaluator.name, dict(extra)),
+            MetricValue("classes_covered", float((counts > 0).sum()), True, n, split, evaluator.name, dict(extra)),
             MetricValue("class_kl", kl_divergence(counts, real_counts), False, n, split, evaluator.name, dict(extra)),
         ]
         if y_given is not None:

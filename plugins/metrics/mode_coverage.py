@@ -84,7 +84,7 @@ class ModeCoverage(Metric):
         if math.isnan(stats["reverse_kl"]):
             kl_extra["skipped"] = "no high-quality samples: the mode histogram is empty"
         return [
-            MetricValue("modes", stats["modes"], True, n, "", extra={"num_modes": k}),
+            MetricValue("modes", float(stats["modes"]), True, n, "", extra={"num_modes": k}),
             MetricValue("hq_percent", stats["hq_percent"], True, n, "", extra={"threshold_std": HQ_THRESHOLD}),
             MetricValue("reverse_kl", stats["reverse_kl"], False, n, "", extra=kl_extra),
         ]
