@@ -119,8 +119,11 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     if "device" not in chosen.run and not device:
         overrides["device"] = "auto"
     plan = sweep.expand(chosen, host, overrides)
+    by_reason: dict[str, list[str]] = {}
     for what, reason in plan.skipped:
-        sweep.log(f"skipped {what}: {reason}")
+        by_reason.setdefault(reason, []).append(what)
+    for reason, whats in by_reason.items():
+        sweep.log(f"skipped {len(whats)} ({whats[0]}{', ...' if len(whats) > 1 else ''}): {reason}")
     if not plan.runs:
         raise UsageError("no compatible combination to run" + (f" ({len(plan.skipped)} skipped, see above)" if plan.skipped else ""))
     if dry_run:

@@ -26,7 +26,6 @@ from ganbench.training import Trainer
 
 LOG_EVERY = 10          # steps between stats lines and finiteness checks
 WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
-DEFAULT_EVALUATIONS = 4  # val-split evaluations per run when eval_every is 0
 
 
 class Diverged(Exception):
@@ -244,7 +243,7 @@ class _Run:
         self.max_steps = steps_for_budget(spec, images_per_step, self.flops_per_step)
         resumed = self.try_resume()
         planned = self.max_steps or 10_000
-        eval_every = spec.eval_every or max(1, planned // DEFAULT_EVALUATIONS)
+        eval_every = spec.eval_every or max(1, planned // max(spec.evaluations, 1))
         checkpoint_every = spec.checkpoint_every or eval_every
         if not resumed:
             self.host.pm.hook.ganbench_run_start(spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))

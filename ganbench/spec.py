@@ -59,7 +59,8 @@ class RunSpec:
     techniques: tuple[str, ...] = ()
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # user overrides only
     metrics: tuple[str, ...] = ()
-    eval_every: int = 0          # steps between val-split evaluations; 0 = 4 evaluations per run
+    eval_every: int = 0          # steps between val-split evaluations; 0 = `evaluations` spread over the run
+    evaluations: int = 4         # val-split evaluations per run when eval_every is 0
     checkpoint_every: int = 0    # steps between checkpoints; 0 = at each evaluation
     device: str = "cpu"
     precision: str = "fp32"

@@ -45,7 +45,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
                "metrics": list},
     "budget": {},     # free keys: "default" or a dataset name -> budget string
     "hparams": {},    # free keys
-    "run": {"eval_every": int, "checkpoint_every": int, "device": str, "precision": str,
+    "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
             "channels_last": bool, "compile": bool, "threads": int},
 }
 

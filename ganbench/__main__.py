@@ -1,0 +1,5 @@
+"""``python -m ganbench`` is the ``ganbench`` command."""
+
+from ganbench.cli import main
+
+main()
