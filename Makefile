@@ -24,7 +24,7 @@ browser:
 leaderboard: setup
 	$(BIN)/ganbench run --all
 	$(BIN)/ganbench report --out results/leaderboard
-	@echo "leaderboard: results/leaderboard/leaderboard.md (HTML: results/leaderboard/index.html)" >&2
+	@echo "leaderboard: results/leaderboard/report.md (also report.html, report.tex, report.json, csv/, figures/)" >&2
 
 ## Command 2: set up and run the test suite.
 test: setup browser

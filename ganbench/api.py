@@ -186,6 +186,7 @@ class Dataset(Plugin):
 
     info: ClassVar[DataInfo]
     embedded: ClassVar[bool] = True
+    sizes: ClassVar[Mapping[str, int] | None] = None   # samples per split, when known without loading
 
     def __init__(self, root: str | None = None, download: bool = False):
         self.root = root

@@ -119,6 +119,11 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     if "device" not in chosen.run and not device:
         overrides["device"] = "auto"
     plan = sweep.expand(chosen, host, overrides)
+    for name in dict.fromkeys(spec.dataset for spec in plan.runs):
+        # Missing data is a usage problem, said once and at once, not a failure in every run.
+        reason = host.datasets.get(name)(root=data_root, download=download).availability()
+        if reason and not download:
+            raise UsageError(reason)
     by_reason: dict[str, list[str]] = {}
     for what, reason in plan.skipped:
         by_reason.setdefault(reason, []).append(what)
@@ -211,8 +216,7 @@ def list_(ctx, kind, as_json):
                 info = cls.info
                 reason = cls().availability()
                 row.update(shape=list(info.shape), classes=info.num_classes, modes=info.num_modes,
-                           size={s: getattr(cls, "sizes", {}).get(s) for s in ("train", "val", "test")}
-                           if getattr(cls, "sizes", None) else None,
+                           size=dict(cls.sizes) if cls.sizes else None,
                            embedded=cls.embedded, available=reason is None, how_to_get=reason)
             rows.append(row)
     if as_json:
@@ -227,16 +231,20 @@ def list_(ctx, kind, as_json):
 
 
 # ---------------------------------------------------------------------------------------------------
+FORMAT_ALIASES = {"md": "markdown", "tex": "latex"}
+
+
 @cli.command()
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "formats", multiple=True, metavar="NAME",
-              help="Report format (repeatable): markdown, csv, json, latex, html; default all.")
+              help="Report format (repeatable): markdown (md), csv, json, latex (tex), html, or a plugin's; default all.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory; default RESULTS_DIR/leaderboard.")
 @click.pass_context
 def report(ctx, results_dir, formats, out):
     """Turn the stored runs into leaderboard tables and figures; print the paths written."""
     from ganbench.report import build_report, write_report
     host = _host(ctx)
+    formats = tuple(FORMAT_ALIASES.get(name, name) for name in formats)
     for name in formats:
         host.report_formats.get(name)
     if not os.path.isdir(os.path.join(results_dir, "runs")):

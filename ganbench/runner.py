@@ -180,7 +180,11 @@ class _Run:
                     z, _ = trainer.sample_latent(m, gen)
                     y = (torch.arange(start, start + m) % self.dataset.info.num_classes).to(trainer.device) \
                         if conditional else None
-                    xs.append(generator(z.to(trainer.device), y).float().clamp(-1, 1).cpu())
+                    x = generator(z.to(trainer.device), y).float().clamp(-1, 1).cpu()
+                    if self.dataset.info.is_image:
+                        # Metrics see what a saved image holds: 8-bit pixels (so samples.npz reproduces them).
+                        x = torch.round((x + 1) * 127.5) / 127.5 - 1
+                    xs.append(x)
                     ys.append(y.cpu() if y is not None else None)
             generator.train(was_training)
             return torch.cat(xs), (torch.cat(ys) if conditional else None)
@@ -277,8 +281,9 @@ class _Run:
                     "loss_g": float(last["loss_g"]), "time": round(self.train_seconds, 3),
                     "images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None})
             if step % eval_every == 0 and spec.metrics:
-                values, errors, _ = self.evaluate(trainer.evaluation_generator(), "val")
+                values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "val")
                 self.log_metrics(values, "val", step)
+                self.save_grid(ctx, f"samples/step_{step:06d}.png")
                 self.select(values, step)
                 if bar and values:
                     bar.set_postfix({values[0].name: f"{values[0].value:.3g}"})
@@ -334,12 +339,20 @@ class _Run:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         store.atomic_write_bytes(self.rd.file("samples.npz"), buffer.getvalue())
-        if self.dataset.info.is_image:
-            import torchvision.utils
-            grid = torchvision.utils.make_grid(x[:64], nrow=8, normalize=True, value_range=(-1, 1))
-            buffer = io.BytesIO()
-            torchvision.utils.save_image(grid, buffer, format="png")
-            store.atomic_write_bytes(self.rd.file("samples/final.png"), buffer.getvalue())
+        self.save_grid(ctx, "samples/final.png")
+
+    def save_grid(self, ctx, name: str) -> None:
+        """An 8x8 grid of the evaluation samples (images only; 2D scatter plots are the report's job)."""
+        drawn = getattr(ctx, "drawn", None)
+        if not self.dataset.info.is_image or drawn is None:
+            return
+        import io
+
+        import torchvision.utils
+        grid = torchvision.utils.make_grid(drawn[0][:64], nrow=8, normalize=True, value_range=(-1, 1))
+        buffer = io.BytesIO()
+        torchvision.utils.save_image(grid, buffer, format="png")
+        store.atomic_write_bytes(self.rd.file(name), buffer.getvalue())
 
 
 def _as_dict(values: list[MetricValue]) -> dict[str, dict]:

@@ -98,6 +98,6 @@ def fmt_count(x: float | None) -> str:
 
 def fmt_budget(budget: dict) -> str:
     value = budget.get("value")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = f"{value:g}"  # 2e+11 flops, 600 steps, 2.5 kimg
     return f"{value} {budget.get('kind')}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -18,6 +19,14 @@ from ganbench.report import aggregate as agg
 from ganbench.report.collect import Run
 from ganbench.report.model import Figure, Group
 from ganbench.report.tables import MetricColumn, Row, make_rows
+
+
+def _tight_layout(fig) -> None:
+    # Many small panels cannot always fit their labels; matplotlib then keeps the default layout,
+    # which is fine, and its warning would only be noise on stderr.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        fig.tight_layout()
 
 DPI = 100
 MAX_POINTS = 2500   # VEEGAN/PacGAN evaluate 2D mixtures on 2500 samples: show as many
@@ -108,7 +117,7 @@ def curves_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figur
         ax.set_title(_plain(f"{name} on the validation split: mean ± std over seeds"))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
+        _tight_layout(fig)
         png = _png(fig)
     return Figure(f"curves-{group.id}", group.id, f"Validation curves: {group.title}",
                   f"{name} on the validation split against training step; line = mean, band = ± std over "
@@ -163,7 +172,7 @@ def scatter_figure(group: Group, runs: list[Run], centres: np.ndarray | None, pr
             ax.set_aspect("equal")
             ax.set_title(_plain(f"{label}\nseed {seed}"), fontsize=7)
             ax.tick_params(labelsize=6)
-        fig.tight_layout()
+        _tight_layout(fig)
         png = _png(fig)
     caption = (f"Final generated 2D samples (first {MAX_POINTS} of samples.npz, lowest completed seed) per variant"
                + ("; red rings = true mode centres." if centres is not None else "; mode centres unknown.")
@@ -213,7 +222,7 @@ def image_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure |
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
             ax.set_title(_plain(f"{label}\nseed {seed}"), fontsize=7)
             ax.axis("off")
-        fig.tight_layout()
+        _tight_layout(fig)
         png = _png(fig)
     caption = ("Final samples per variant (samples/final.png, else samples.npz), lowest completed seed."
                + (f" {left_out} more variant(s) not shown." if left_out else ""))
@@ -245,7 +254,7 @@ def tradeoff_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Fig
         ax.set_title(_plain(f"{primary.label} against training throughput"))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
+        _tight_layout(fig)
         png = _png(fig)
     return Figure(f"tradeoff-{group.id}", group.id, f"Quality vs throughput: {group.title}",
                   f"Mean {primary.label} (test split, final) against mean training throughput; bars = ± std over seeds.",

@@ -95,7 +95,7 @@ def make_groups(runs: list[Run]) -> list[tuple[Group, list[Run]]]:
         members = by_key[key]
         first = members[0]
         budget = first.budget
-        gid = slug(f"{first.dataset}-{budget['kind']}{budget['value']}"
+        gid = slug(f"{first.dataset}-{budget['kind']}{agg.fmt_budget(budget).split()[0]}"
                    + ("" if first.study == "default" else f"-{first.study}"))
         base, i = gid, 2
         while gid in used:  # distinct names can slug alike ("a b" and "a_b"): ids must stay unique
