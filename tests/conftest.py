@@ -13,11 +13,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_cache(tmp_path_factory):
-    """Evaluators and decoded data are cached per test session, never in the user's home."""
-    if not os.environ.get("GANBENCH_CACHE"):
-        os.environ["GANBENCH_CACHE"] = str(tmp_path_factory.mktemp("ganbench-cache"))
-    yield
+def evaluator_cache(tmp_path_factory):
+    """Evaluators and decoded data are cached once per test session, never in the user's home."""
+    path = tmp_path_factory.getbasetemp() / "ganbench-cache"
+    old = os.environ.get("GANBENCH_CACHE")
+    os.environ["GANBENCH_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("GANBENCH_CACHE", None)
+    else:
+        os.environ["GANBENCH_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def evaluator(evaluator_cache):
+    """The LeNet evaluator of mnist5k, trained once per session."""
+    from ganbench.evaluators import get_evaluator
+    from ganbench_plugins.datasets.mnist5k import Mnist5k
+    return get_evaluator(Mnist5k())
 
 
 @pytest.fixture(scope="session")

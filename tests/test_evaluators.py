@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 
-import pytest
 import torch
 
 from ganbench import evaluators
@@ -24,24 +22,6 @@ class Synthetic(Dataset):
     def load(self, split):
         gen = torch.Generator().manual_seed(("train", "val", "test").index(split))
         return torch.rand(20, 1, 28, 28, generator=gen) * 2 - 1, torch.randint(10, (20,), generator=gen)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def evaluator_cache(tmp_path_factory):
-    """One cache directory per pytest session, shared by both test files, so LeNet trains once."""
-    path = tmp_path_factory.getbasetemp() / "ganbench-cache"
-    old = os.environ.get("GANBENCH_CACHE")
-    os.environ["GANBENCH_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("GANBENCH_CACHE", None)
-    else:
-        os.environ["GANBENCH_CACHE"] = old
-
-
-@pytest.fixture(scope="session")
-def evaluator(evaluator_cache):
-    return evaluators.get_evaluator(Mnist5k())
 
 
 def test_accuracy_on_held_out_split(evaluator):

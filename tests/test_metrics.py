@@ -14,7 +14,6 @@ import pytest
 import scipy.linalg
 import torch
 
-from ganbench import evaluators
 from ganbench.api import DataInfo, Dataset, Metric, MetricValue
 from ganbench.evaluation import SamplingContext, evaluate
 from ganbench_plugins.datasets.grid25 import Grid25
@@ -63,24 +62,6 @@ def pool_sampler(pool: torch.Tensor, labels: torch.Tensor | None = None):
 
 def by_name(values: list[MetricValue]) -> dict[str, MetricValue]:
     return {v.name: v for v in values}
-
-
-@pytest.fixture(scope="session", autouse=True)
-def evaluator_cache(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "ganbench-cache"
-    old = os.environ.get("GANBENCH_CACHE")
-    os.environ["GANBENCH_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("GANBENCH_CACHE", None)
-    else:
-        os.environ["GANBENCH_CACHE"] = old
-
-
-@pytest.fixture(scope="session")
-def evaluator(evaluator_cache):
-    """The mnist5k evaluator; the same cache dir as test_evaluators.py, so it trains once per session."""
-    return evaluators.get_evaluator(Mnist5k())
 
 
 def digits_ctx(sample_fn, cache_dir) -> SamplingContext:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ganbench import hookimpl
-from ganbench.api import Loss
+from ganbench.penalties import one_centred_penalty
+from ganbench_plugins.losses.nonsaturating import NonSaturating
 
 
-class DRAGAN(Loss):
+class DRAGAN(NonSaturating):
     """DRAGAN: non-saturating loss plus lambda * E[(||grad D(x_hat)|| - 1)^2] near the real data.
 
     Kodali, Abernethy, Hays and Kira (2017), "On Convergence and Stability of GANs". The penalty
@@ -24,16 +24,6 @@ class DRAGAN(Loss):
     paper = ("Kodali, Abernethy, Hays, Kira (2017). On Convergence and Stability of GANs. "
              "arXiv:1705.07215.")
     defaults = {"gp_lambda": 10.0, "dragan_c": 0.5}
-    accepts_label_smoothing = True
-
-    def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-        # One-sided label smoothing (Salimans et al. 2016) moves only the real target.
-        real_label = float(self.hparams.get("real_label", 1.0))
-        real_term = F.binary_cross_entropy_with_logits(real_scores, torch.full_like(real_scores, real_label))
-        return real_term + F.softplus(fake_scores).mean()
-
-    def generator_loss(self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None) -> torch.Tensor:
-        return F.softplus(-fake_scores).mean()
 
     def penalty(self, discriminator, real, fake, labels):
         lam = float(self.hparams.get("gp_lambda", self.defaults["gp_lambda"]))
@@ -43,11 +33,7 @@ class DRAGAN(Loss):
         # checkpoints it, so a resumed run draws the same perturbations.
         noise = torch.rand(x.shape, device=x.device, dtype=x.dtype)
         alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype)
-        x_hat = (x + alpha * (c * x.std() * noise)).requires_grad_(True)
-        scores = discriminator(x_hat, labels).reshape(-1)
-        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-        norms = grad.reshape(grad.shape[0], -1).norm(2, dim=1)
-        return lam * ((norms - 1) ** 2).mean()
+        return one_centred_penalty(discriminator, x + alpha * (c * x.std() * noise), labels, lam)
 
 
 @hookimpl

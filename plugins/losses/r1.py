@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
 from ganbench import hookimpl
-from ganbench.api import Loss
+from ganbench.penalties import score_gradients
+from ganbench_plugins.losses.nonsaturating import NonSaturating
 
 
-class R1(Loss):
+class R1(NonSaturating):
     """R1-regularised GAN: non-saturating loss plus (gamma / 2) * E[||grad D(x_real)||^2].
 
     Mescheder, Geiger and Nowozin (2018), "Which Training Methods for GANs do actually Converge?".
@@ -22,23 +20,10 @@ class R1(Loss):
     paper = ("Mescheder, Geiger, Nowozin (2018). Which Training Methods for GANs do actually Converge? "
              "ICML 2018.")
     defaults = {"r1_gamma": 10.0}
-    accepts_label_smoothing = True
-
-    def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-        # One-sided label smoothing (Salimans et al. 2016) moves only the real target.
-        real_label = float(self.hparams.get("real_label", 1.0))
-        real_term = F.binary_cross_entropy_with_logits(real_scores, torch.full_like(real_scores, real_label))
-        return real_term + F.softplus(fake_scores).mean()
-
-    def generator_loss(self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None) -> torch.Tensor:
-        return F.softplus(-fake_scores).mean()
 
     def penalty(self, discriminator, real, fake, labels):
         gamma = float(self.hparams.get("r1_gamma", self.defaults["r1_gamma"]))
-        x = real.detach().requires_grad_(True)
-        scores = discriminator(x, labels).reshape(-1)
-        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-        return 0.5 * gamma * grad.reshape(grad.shape[0], -1).pow(2).sum(dim=1).mean()
+        return 0.5 * gamma * score_gradients(discriminator, real, labels).pow(2).sum(dim=1).mean()
 
 
 @hookimpl

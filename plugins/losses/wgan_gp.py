@@ -6,6 +6,7 @@ import torch
 
 from ganbench import hookimpl
 from ganbench.api import Loss
+from ganbench.penalties import one_centred_penalty
 
 
 class WGANGP(Loss):
@@ -38,12 +39,7 @@ class WGANGP(Loss):
         # The API has no generator argument, so the draw comes from the global RNG of the data's
         # device; the trainer checkpoints that state, which keeps a resumed run bit-identical.
         alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-        x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-        scores = discriminator(x_hat, labels).reshape(-1)
-        # create_graph: the penalty is itself differentiated when D is updated.
-        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-        norms = grad.reshape(grad.shape[0], -1).norm(2, dim=1)
-        return lam * ((norms - 1) ** 2).mean()
+        return one_centred_penalty(discriminator, alpha * real + (1 - alpha) * fake, labels, lam)
 
 
 @hookimpl

@@ -36,7 +36,7 @@ def render_table(table) -> list[str]:
     spec = "".join("l" if c.kind == "text" else "r" for c in table.columns)
     out = [r"\begin{table}[htbp]", r"\centering", r"\small",
            rf"\caption{{{tex_escape(table.title)}}}",
-           rf"\resizebox{{\linewidth}}{{!}}{{%",
+           r"\resizebox{\linewidth}{!}{%",
            rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
            " & ".join(tex_escape(c.label) for c in table.columns) + r" \\", r"\midrule"]
     out += [" & ".join(_cell(c) for c in row) + r" \\" for row in table.rows]

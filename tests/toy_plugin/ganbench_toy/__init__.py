@@ -1,6 +1,5 @@
 """A third-party plugin as a user would write it: one architecture and one loss."""
 
-import torch
 from torch import nn
 
 from ganbench import hookimpl
