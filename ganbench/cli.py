@@ -225,7 +225,8 @@ def list_(ctx, kind, as_json):
     for row in rows:
         extra = ""
         if kind == "datasets":
-            extra = f"\t{'x'.join(map(str, row['shape']))}\tclasses={row['classes']}\t" + \
+            sizes = "/".join(str(n) for n in row["size"].values()) if row["size"] else "?"
+            extra = f"\t{'x'.join(map(str, row['shape']))}\tclasses={row['classes']}\ttrain/val/test={sizes}\t" + \
                     ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
         click.echo(f"{row['name']}\t{row['description']}{extra}")
 
