@@ -11,17 +11,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ganbench import hookimpl
 from ganbench.api import Architecture, DataInfo
-
-# Image side -> (side of G's first feature map, number of up-blocks): CIFAR-style 4 -> 32, MNIST 7 -> 28.
-GEOMETRY = {28: (7, 2), 32: (4, 3)}
-
-
-def _xavier(module: nn.Module, gain: float = 1.0) -> nn.Module:
-    # Glorot-uniform as in the authors' Chainer code; sqrt(2) on convs followed by ReLU branches.
-    nn.init.xavier_uniform_(module.weight, gain)
-    if getattr(module, "bias", None) is not None:
-        nn.init.zeros_(module.bias)
-    return module
+# The projection discriminator's body is SNGAN's ResNet discriminator; only the head differs.
+from ganbench_plugins.archs.sngan_resnet import GEOMETRY, DBlock, xavier
 
 
 def _require_labels(y: torch.Tensor | None) -> torch.Tensor:
@@ -49,37 +40,14 @@ class GBlock(nn.Module):
     def __init__(self, cin: int, cout: int, num_classes: int):
         super().__init__()
         self.bn1, self.bn2 = ConditionalBatchNorm(cin, num_classes), ConditionalBatchNorm(cout, num_classes)
-        self.conv1 = _xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
-        self.conv2 = _xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
-        self.shortcut = _xavier(nn.Conv2d(cin, cout, 1))
+        self.conv1 = xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
+        self.conv2 = xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
+        self.shortcut = xavier(nn.Conv2d(cin, cout, 1))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2)
         h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
         return h + self.shortcut(F.interpolate(x, scale_factor=2))
-
-
-class DBlock(nn.Module):
-    """Pre-activation residual block; ``first`` is the "optimized" block that sees raw pixels."""
-
-    def __init__(self, cin: int, cout: int, down: bool, first: bool = False):
-        super().__init__()
-        self.down, self.first = down, first
-        self.conv1 = spectral_norm(_xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5))
-        self.conv2 = spectral_norm(_xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5))
-        self.shortcut = spectral_norm(_xavier(nn.Conv2d(cin, cout, 1))) if (down or cin != cout) else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
-        if self.down:
-            h = F.avg_pool2d(h, 2)
-        s = x
-        if self.shortcut is not None:
-            s = self.shortcut(F.avg_pool2d(s, 2)) if self.first else self.shortcut(s)
-            if self.down and not self.first:
-                s = F.avg_pool2d(s, 2)
-        return h + s
 
 
 class Generator(nn.Module):
@@ -89,10 +57,10 @@ class Generator(nn.Module):
         self.conditional = True
         self.base, n_up = GEOMETRY[side]
         self.ch = ch
-        self.linear = _xavier(nn.Linear(z_dim, self.base * self.base * ch))
+        self.linear = xavier(nn.Linear(z_dim, self.base * self.base * ch))
         self.blocks = nn.ModuleList(GBlock(ch, ch, num_classes) for _ in range(n_up))
         self.bn = nn.BatchNorm2d(ch)
-        self.out = _xavier(nn.Conv2d(ch, channels, 3, 1, 1))
+        self.out = xavier(nn.Conv2d(ch, channels, 3, 1, 1))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = _require_labels(y)
@@ -107,8 +75,8 @@ class Discriminator(nn.Module):
         super().__init__()
         self.blocks = nn.Sequential(DBlock(channels, ch, down=True, first=True), DBlock(ch, ch, down=True),
                                     DBlock(ch, ch, down=False), DBlock(ch, ch, down=False))
-        self.linear = spectral_norm(_xavier(nn.Linear(ch, 1)))
-        self.embed = spectral_norm(_xavier(nn.Embedding(num_classes, ch)))
+        self.linear = spectral_norm(xavier(nn.Linear(ch, 1)))
+        self.embed = spectral_norm(xavier(nn.Embedding(num_classes, ch)))
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return F.relu(self.blocks(x)).sum(dim=(2, 3))

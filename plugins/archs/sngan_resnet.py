@@ -17,11 +17,11 @@ from ganbench.api import Architecture, DataInfo
 GEOMETRY = {28: (7, 2), 32: (4, 3)}
 
 
-def _xavier(module: nn.Module, gain: float = 1.0) -> nn.Module:
+def xavier(module: nn.Module, gain: float = 1.0) -> nn.Module:
     # The authors' Chainer code initialises ResNet layers with Glorot-uniform; sqrt(2) on the
     # residual convs keeps the ReLU branch's variance comparable to the shortcut's.
     nn.init.xavier_uniform_(module.weight, gain)
-    if module.bias is not None:
+    if getattr(module, "bias", None) is not None:  # embeddings have none
         nn.init.zeros_(module.bias)
     return module
 
@@ -30,9 +30,9 @@ class GBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
-        self.conv1 = _xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
-        self.conv2 = _xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
-        self.shortcut = _xavier(nn.Conv2d(cin, cout, 1))
+        self.conv1 = xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
+        self.conv2 = xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
+        self.shortcut = xavier(nn.Conv2d(cin, cout, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2)
@@ -46,9 +46,9 @@ class DBlock(nn.Module):
     def __init__(self, cin: int, cout: int, down: bool, first: bool = False):
         super().__init__()
         self.down, self.first = down, first
-        self.conv1 = spectral_norm(_xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5))
-        self.conv2 = spectral_norm(_xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5))
-        self.shortcut = spectral_norm(_xavier(nn.Conv2d(cin, cout, 1))) if (down or cin != cout) else None
+        self.conv1 = spectral_norm(xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5))
+        self.conv2 = spectral_norm(xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5))
+        self.shortcut = spectral_norm(xavier(nn.Conv2d(cin, cout, 1))) if (down or cin != cout) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.first else F.relu(x)  # no ReLU on pixels: it would discard negative values
@@ -71,10 +71,10 @@ class Generator(nn.Module):
         self.conditional = False
         self.base, n_up = GEOMETRY[side]
         self.ch = ch
-        self.linear = _xavier(nn.Linear(z_dim, self.base * self.base * ch))
+        self.linear = xavier(nn.Linear(z_dim, self.base * self.base * ch))
         self.blocks = nn.Sequential(*[GBlock(ch, ch) for _ in range(n_up)])
         self.bn = nn.BatchNorm2d(ch)
-        self.out = _xavier(nn.Conv2d(ch, channels, 3, 1, 1))
+        self.out = xavier(nn.Conv2d(ch, channels, 3, 1, 1))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.linear(z).view(z.shape[0], self.ch, self.base, self.base)
@@ -88,7 +88,7 @@ class Discriminator(nn.Module):
         # Two downsampling blocks then two at full width, for 32 px (-> 8x8) and 28 px (-> 7x7) alike.
         self.blocks = nn.Sequential(DBlock(channels, ch, down=True, first=True), DBlock(ch, ch, down=True),
                                     DBlock(ch, ch, down=False), DBlock(ch, ch, down=False))
-        self.linear = spectral_norm(_xavier(nn.Linear(ch, 1)))
+        self.linear = spectral_norm(xavier(nn.Linear(ch, 1)))
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         # Global sum pooling, as in the paper, rather than mean: keeps the scale of the reference model.
