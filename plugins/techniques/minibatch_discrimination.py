@@ -7,6 +7,7 @@ from torch import nn
 
 from ganbench import hookimpl
 from ganbench.api import Technique
+from ganbench.wrappers import DiscriminatorWrapper
 
 
 class MinibatchDiscrimination(Technique):
@@ -40,12 +41,11 @@ class MinibatchDiscrimination(Technique):
                                       int(self.hparams["minibatch_kernel_dim"]), use_features)
 
 
-class MinibatchDiscriminator(nn.Module):
+class MinibatchDiscriminator(DiscriminatorWrapper):
     """``D(x, y) + w . o(x)``; attributes it lacks (``features``, ``auxiliary_loss``...) are D's."""
 
     def __init__(self, inner: nn.Module, width: int, kernels: int, kernel_dim: int, use_features: bool):
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.kernels, self.kernel_dim, self.use_features = kernels, kernel_dim, use_features
         # Small so that exp(-L1) is not already ~0 for every pair at the start.
         self.T = nn.Parameter(torch.randn(width, kernels * kernel_dim) * 0.05)
@@ -62,15 +62,6 @@ class MinibatchDiscriminator(nn.Module):
         l1 = (M.unsqueeze(0) - M.unsqueeze(1)).abs().sum(-1)        # [B, B, K]
         closeness = torch.exp(-l1).sum(1) - 1.0                     # drop each sample's match with itself
         return score + self.head(closeness).reshape(-1)
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            modules = self.__dict__.get("_modules", {})
-            if "inner" not in modules:
-                raise
-            return getattr(modules["inner"], name)
 
 
 def _prod(shape) -> int:

@@ -7,6 +7,7 @@ from torch import nn
 
 from ganbench import hookimpl
 from ganbench.api import Technique
+from ganbench.wrappers import DiscriminatorWrapper
 
 
 class MinibatchStddev(Technique):
@@ -47,12 +48,11 @@ def minibatch_stddev(f: torch.Tensor, group_size: int) -> torch.Tensor:
     return stat.repeat(g).unsqueeze(1)
 
 
-class MinibatchStddevDiscriminator(nn.Module):
+class MinibatchStddevDiscriminator(DiscriminatorWrapper):
     """``D(x, y) + w * s(x)``; attributes it lacks (``features``, ``auxiliary_loss``...) are D's."""
 
     def __init__(self, inner: nn.Module, group_size: int, use_features: bool):
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.group_size, self.use_features = group_size, use_features
         # Default (random) init, not zeros: spectral normalisation of a zero weight divides by zero.
         self.head = nn.Linear(1, 1)
@@ -64,15 +64,6 @@ class MinibatchStddevDiscriminator(nn.Module):
             raise ValueError("minibatch_stddev: the discriminator scores a different number of rows "
                              "than it was given (packed by pacgan?) and has no features() to match them")
         return score + self.head(minibatch_stddev(f, self.group_size).to(score.dtype)).reshape(-1)
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            modules = self.__dict__.get("_modules", {})
-            if "inner" not in modules:
-                raise
-            return getattr(modules["inner"], name)
 
 
 @hookimpl

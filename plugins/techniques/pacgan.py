@@ -6,6 +6,7 @@ from torch import nn
 
 from ganbench import hookimpl
 from ganbench.api import Technique
+from ganbench.wrappers import DiscriminatorWrapper
 
 
 class PacGAN(Technique):
@@ -42,14 +43,13 @@ class PacGAN(Technique):
         return PackedDiscriminator(discriminator, int(self.hparams["pac_size"]), data.shape, data.is_image)
 
 
-class PackedDiscriminator(nn.Module):
+class PackedDiscriminator(DiscriminatorWrapper):
     """Packs ``m`` samples, maps them to one input of D through ``front``, scores ``[B / m]``."""
 
     def __init__(self, inner: nn.Module, pac_size: int, sample_shape, is_image: bool):
-        super().__init__()
         if pac_size < 1:
             raise ValueError(f"pac_size must be >= 1, got {pac_size}")
-        self.inner = inner
+        super().__init__(inner)
         self.pac_size = pac_size
         channels = int(sample_shape[0])
         packed, hidden = pac_size * channels, max(16, 4 * pac_size * channels)
@@ -73,16 +73,10 @@ class PackedDiscriminator(nn.Module):
         return self.inner(*self.pack(x, y)).reshape(-1)
 
     def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            modules = self.__dict__.get("_modules", {})
-            if "inner" not in modules:
-                raise
-            attr = getattr(modules["inner"], name)
-            if name == "features":
-                return lambda x, y=None: attr(*self.pack(x, y))
-            return attr
+        attr = super().__getattr__(name)
+        if name == "features":  # the inner discriminator's features, of the packed input
+            return lambda x, y=None: attr(*self.pack(x, y))
+        return attr
 
 
 @hookimpl
