@@ -120,3 +120,16 @@ def test_unknown_name_gets_one_line_listing_valid_names():
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown architecture 'nope'" in lines[0] and "dcgan" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_plugin_commands_and_run_observers(toy_plugin_path, tmp_path):
+    log = tmp_path / "observed.txt"
+    env = {"PYTHONPATH": str(toy_plugin_path), "GANBENCH_TOY_LOG": str(log)}
+    proc = run_cli("toy-hello", env_extra=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "hello from ganbench-toy", proc.stderr
+    proc = run_cli("run", "--arch", "toy_mlp", "--loss", "toy_ls", "--dataset", "ring8", "--budget", "steps=5",
+                   "--metric", "mode_coverage", "--results-dir", str(tmp_path / "r"), "--quiet", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().split() == ["toy_mlp-toy_ls-ring8-s0", "completed"]
+    proc = run_cli("no-such-command", env_extra=env)
+    assert proc.returncode == 2 and "No such command" in proc.stderr

@@ -97,3 +97,23 @@ class NaNLoss(ToyLoss):
 def register_failing_losses(registry):
     registry.add(RaisingLoss)
     registry.add(NaNLoss)
+
+
+@hookimpl
+def ganbench_register_commands(cli):
+    import click
+
+    @cli.command("toy-hello")
+    def toy_hello():
+        """A command added by a plugin."""
+        click.echo("hello from ganbench-toy")
+
+
+@hookimpl
+def ganbench_run_end(spec, result, run_dir):
+    """Observers see every finished run; this one logs it where the test asks."""
+    import os
+    log = os.environ.get("GANBENCH_TOY_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{spec['name']} {result['status']}\n")
