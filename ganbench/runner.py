@@ -10,6 +10,7 @@ A run found finished is returned as stored; a run found with a checkpoint resume
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import resource
 import time
@@ -26,6 +27,9 @@ from ganbench.training import Trainer
 
 LOG_EVERY = 10          # steps between stats lines and finiteness checks
 WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
+
+
+_FLOPS_CACHE: dict[str, int] = {}
 
 
 class Diverged(Exception):
@@ -235,6 +239,16 @@ class _Run:
         store.truncate_jsonl(self.rd.file(store.STATS), step)
         return True
 
+    def cached_flops(self, measure: Callable[[], int]) -> int | None:
+        """FLOPs per step depend on shapes, not on the seed: measure once per configuration and process."""
+        if self.spec.device == "mps":
+            return None
+        key = json.dumps({**self.spec.to_dict(), "seed": None, "study": None, "budget": None,
+                          "hparams": self.hparams}, sort_keys=True, default=str)
+        if key not in _FLOPS_CACHE:
+            _FLOPS_CACHE[key] = measure()
+        return _FLOPS_CACHE[key]
+
     # -- the loop ------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
         spec, rd = self.spec, self.rd
@@ -243,7 +257,7 @@ class _Run:
         self.dataset, self.trainer = make()
         trainer = self.trainer
         images_per_step = trainer.batch_size * (trainer.n_critic + (1 if trainer.loss.needs_real_for_generator else 0))
-        self.flops_per_step = measure_flops_per_step(lambda: make()[1]) if spec.device != "mps" else None
+        self.flops_per_step = self.cached_flops(lambda: measure_flops_per_step(lambda: make()[1]))
         self.max_steps = steps_for_budget(spec, images_per_step, self.flops_per_step)
         resumed = self.try_resume()
         planned = self.max_steps or 10_000
