@@ -226,6 +226,24 @@ class MetricValue:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"std": ...}
 
 
+#: What a run's checkpoint is selected on and a leaderboard is sorted by, in order of preference
+#: ("fid_*" stands for any other FID, by name).
+PRIMARY_METRICS = ("fid_inception", "fid_lenet", "fid_*", "modes", "stacked_modes", "classes_covered")
+
+
+def primary_metric(names) -> str | None:
+    """The most preferred of ``names`` under :data:`PRIMARY_METRICS`; the first name if none is listed."""
+    names = list(dict.fromkeys(names))
+    for wanted in PRIMARY_METRICS:
+        if wanted.endswith("*"):
+            matches = sorted(n for n in names if n.startswith(wanted[:-1]))
+            if matches:
+                return matches[0]
+        elif wanted in names:
+            return wanted
+    return names[0] if names else None
+
+
 class EvaluationContext:
     """What a metric receives. Built by the runner (see :mod:`ganbench.evaluation`)."""
 

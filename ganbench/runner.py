@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from ganbench import provenance, store
-from ganbench.api import MetricValue
+from ganbench.api import MetricValue, primary_metric
 from ganbench.spec import RunSpec
 from ganbench.training import Trainer
 
@@ -209,10 +209,11 @@ class _Run:
                 "time": round(self.train_seconds, 3)})
 
     def select(self, values: list[MetricValue], step: int) -> None:
-        """Keep the generator of the best held-out evaluation (first metric = selection criterion)."""
-        if not values or not math.isfinite(values[0].value):
+        """Keep the generator of the best held-out evaluation, judged on the primary metric."""
+        by_name = {v.name: v for v in values}
+        v = by_name.get(primary_metric(by_name))
+        if v is None or not math.isfinite(v.value):
             return
-        v = values[0]
         better = self.best is None or (v.value > self.best["value"] if v.higher_is_better else v.value < self.best["value"])
         if better:
             self.best = {"step": step, "by": v.name, "value": v.value}

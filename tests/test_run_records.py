@@ -52,11 +52,12 @@ def test_fid_recomputed_from_saved_images(tmp_path, host):
     from ganbench.evaluators import FEATURE_LAYER
     from ganbench.fidelity import extract_features
 
-    spec = RunSpec("dcgan", "hinge", "mnist5k", 0, Budget("steps", 3), metrics=("lenet_fidelity",),
+    spec = RunSpec("dcgan", "hinge", "mnist5k", 0, Budget("steps", 3), metrics=("class_coverage", "lenet_fidelity"),
                    hparams={"batch_size": 16, "ngf": 8, "ndf": 8}, threads=1)
     runner.execute(spec, tmp_path, host=host)
     result, saved = _saved(tmp_path, spec)
     fid = result["final"]["fid_lenet"]
+    assert result["selected"]["by"] == "fid_lenet"  # the primary metric, not the first one evaluated
     fake = torch.from_numpy(saved["samples"])
     assert fake.dtype == torch.uint8 and len(fake) == fid["num_samples"] == 1000
     real, _ = host.datasets.get("mnist5k")().load(fid["reference_split"])
@@ -97,3 +98,12 @@ def test_dataset_missing_on_disk_fails_at_once_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cifar10" in lines[0] and "--download" in lines[0], proc.stderr
     assert not (tmp_path / "r" / "runs").exists()
+
+
+def test_primary_metric_order():
+    from ganbench.api import primary_metric
+    assert primary_metric(["classes_covered", "fid_lenet", "kid_lenet"]) == "fid_lenet"
+    assert primary_metric(["fid_lenet", "fid_inception"]) == "fid_inception"
+    assert primary_metric(["hq_percent", "modes", "reverse_kl"]) == "modes"
+    assert primary_metric(["fid_zz", "fid_aa", "modes"]) == "fid_aa"
+    assert primary_metric(["my_metric"]) == "my_metric" and primary_metric([]) is None

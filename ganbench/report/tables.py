@@ -16,6 +16,7 @@ import math
 import re
 from typing import Any, Callable
 
+from ganbench.api import PRIMARY_METRICS, primary_metric
 from ganbench.report import aggregate as agg
 from ganbench.report.collect import Run
 from ganbench.report.model import BEST, TIE, Cell, Column, Group, Table
@@ -23,8 +24,6 @@ from ganbench.report.stability import LAST_K, curve_stats, failure_reason
 
 MODE_COLLAPSE_METRICS = ("modes", "hq_percent", "reverse_kl", "stacked_modes", "stacked_kl")
 # Which metric ranks a dataset's leaderboard when several are present, most preferred first.
-PRIMARY_ORDER = ("fid_inception", "fid_lenet")
-PRIMARY_FALLBACK = ("modes", "stacked_modes", "classes_covered")
 
 MARK_NOTE = ("Bold = best mean in its column (direction taken from each metric's higher_is_better). "
              "≈ = within seed spread: the interval mean ± std overlaps the best's interval, so the "
@@ -161,12 +160,10 @@ def primary_column(cols: list[MetricColumn]) -> MetricColumn | None:
         cands = [c for c in cols if c.protocol.name == name]
         return max(cands, key=lambda c: c.runs) if cands else None
 
-    fids = sorted({c.protocol.name for c in cols if c.protocol.name.startswith("fid_")})
-    order = [n for n in PRIMARY_ORDER if n in fids] + [n for n in fids if n not in PRIMARY_ORDER]
-    for name in order + list(PRIMARY_FALLBACK):
-        col = widest(name)
-        if col is not None:
-            return col
+    name = primary_metric(c.protocol.name for c in cols)
+    listed = name is not None and (name in PRIMARY_METRICS or name.startswith("fid_"))
+    if listed:
+        return widest(name)
     return max(cols, key=lambda c: c.runs) if cols else None
 
 
