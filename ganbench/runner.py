@@ -130,11 +130,25 @@ def steps_for_budget(spec: RunSpec, images_per_step: int, flops_per_step: int | 
     return None
 
 
+def _reset_peak_memory(device: str) -> None:
+    """Start this run's peak-memory count from here, so runs of one sweep do not inherit earlier peaks."""
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    with contextlib.suppress(OSError):
+        # Linux: writing 5 resets the process's peak resident set size (VmHWM).
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+
 def _peak_memory(device: str) -> tuple[int, str]:
     if device.startswith("cuda"):
         return int(torch.cuda.max_memory_allocated()), "cuda_allocator"
-    # Linux reports ru_maxrss in KiB; it is the peak of the whole process (all runs so far in a sweep).
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "process_rss"
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024, "process_rss"
+    # Elsewhere only the peak of the whole process is known (all runs so far in a sweep).
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "process_rss_lifetime"
 
 
 def _sync(device: str) -> None:
@@ -254,6 +268,7 @@ class _Run:
     def train(self) -> dict[str, Any]:
         spec, rd = self.spec, self.rd
         torch.set_num_threads(spec.threads)
+        _reset_peak_memory(self.device)
         make = lambda: build_trainer(self.host, spec, self.hparams, self.data_root, self.download)  # noqa: E731
         self.dataset, self.trainer = make()
         trainer = self.trainer

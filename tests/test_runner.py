@@ -152,3 +152,18 @@ def test_spec_is_stored_first_with_versions_and_hardware(tmp_path, host):
         assert record["versions"][key]
     assert record["versions"]["plugins"]["mlp"].startswith("ganbench==")
     assert record["env"]["cpu"] and record["spec"]["threads"] == 1
+
+
+def test_peak_memory_is_per_run_not_per_process():
+    import numpy as np
+    runner._reset_peak_memory("cpu")
+    before, kind = runner._peak_memory("cpu")
+    if kind != "process_rss":
+        pytest.skip("no per-run peak RSS on this platform")
+    block = np.ones(200_000_000 // 8)  # 200 MB touched
+    grown, _ = runner._peak_memory("cpu")
+    del block
+    runner._reset_peak_memory("cpu")
+    after, _ = runner._peak_memory("cpu")
+    assert grown - before > 150e6
+    assert after < grown - 150e6  # a later run does not inherit the earlier peak
