@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,10 +41,10 @@ def toy_plugin_path(tmp_path_factory) -> Path:
     Putting that directory on PYTHONPATH makes its ``ganbench`` entry points visible to
     importlib.metadata, exactly as after ``pip install ganbench-toy``."""
     target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("build")
+    source = tmp_path_factory.mktemp("build") / "toy_plugin"
+    shutil.copytree(ROOT / "tests" / "toy_plugin", source)  # the build writes next to its sources
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(ROOT / "tests" / "toy_plugin")],
-                   check=True, cwd=build, capture_output=True)
+                    "--no-index", "--target", str(target), str(source)], check=True, capture_output=True)
     return target
 
 
