@@ -67,10 +67,24 @@ class Architecture(Plugin):
     """
 
     conditional: ClassVar[bool] = False
+    image_sides: ClassVar[tuple[int, ...]] = ()   # square image sides a convolutional stack is built for
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
-        """Return ``None`` if this architecture can model ``data``, else a short reason."""
+        """Return ``None`` if this architecture can model ``data``, else a short reason.
+
+        The default refuses unlabelled data for conditional architectures and, when ``image_sides``
+        is set, anything but square ``(C, H, W)`` images of those sides. Override for other rules.
+        """
+        if cls.image_sides:
+            if not data.is_image or len(data.shape) != 3:
+                return f"{cls.name} needs (C, H, W) images"
+            _, height, width = data.shape
+            if height != width or height not in cls.image_sides:
+                sides = " or ".join(map(str, sorted(cls.image_sides)))
+                return f"{cls.name} needs square {sides} px images, not {height}x{width}"
+        if cls.conditional and data.num_classes <= 0:
+            return f"{cls.name} is class-conditional and needs labelled data"
         return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:

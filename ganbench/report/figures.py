@@ -21,6 +21,17 @@ from ganbench.report.model import Figure, Group
 from ganbench.report.tables import MetricColumn, Row, make_rows
 
 
+def _finish_axes(fig, ax, xlabel: str, ylabel: str, title: str) -> bytes:
+    """Labels, grid and legend of a one-axes plot, laid out and rendered to PNG bytes."""
+    ax.set_xlabel(_plain(xlabel))
+    ax.set_ylabel(_plain(ylabel))
+    ax.set_title(_plain(title))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    _tight_layout(fig)
+    return _png(fig)
+
+
 def _tight_layout(fig) -> None:
     # Many small panels cannot always fit their labels; matplotlib then keeps the default layout,
     # which is fine, and its warning would only be noise on stderr.
@@ -112,13 +123,7 @@ def curves_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figur
         if name.startswith("fid_") and min(lows) > 0 and max(highs) / min(lows) > 10:
             ax.set_yscale("log")  # FID falls over orders of magnitude early in training
             _plain_log_ticks(ax.yaxis)
-        ax.set_xlabel("step")
-        ax.set_ylabel(_plain(f"{name} (val)"))
-        ax.set_title(_plain(f"{name} on the validation split: mean ± std over seeds"))
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-        _tight_layout(fig)
-        png = _png(fig)
+        png = _finish_axes(fig, ax, "step", f"{name} (val)", f"{name} on the validation split: mean ± std over seeds")
     return Figure(f"curves-{group.id}", group.id, f"Validation curves: {group.title}",
                   f"{name} on the validation split against training step; line = mean, band = ± std over "
                   f"completed seeds.", png)
@@ -249,13 +254,9 @@ def tradeoff_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Fig
         if max(speeds) / min(speeds) > 10:  # variants span decades of speed (MLP vs ResNet)
             ax.set_xscale("log")
             _plain_log_ticks(ax.xaxis)
-        ax.set_xlabel("train images / second")
-        ax.set_ylabel(_plain(f"{primary.label} ({'higher' if primary.higher_is_better else 'lower'} is better)"))
-        ax.set_title(_plain(f"{primary.label} against training throughput"))
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-        _tight_layout(fig)
-        png = _png(fig)
+        png = _finish_axes(fig, ax, "train images / second",
+                           f"{primary.label} ({'higher' if primary.higher_is_better else 'lower'} is better)",
+                           f"{primary.label} against training throughput")
     return Figure(f"tradeoff-{group.id}", group.id, f"Quality vs throughput: {group.title}",
                   f"Mean {primary.label} (test split, final) against mean training throughput; bars = ± std over seeds.",
                   png)

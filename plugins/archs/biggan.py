@@ -149,21 +149,11 @@ class BigGAN(Architecture):
     paper = ("Brock, A., Donahue, J. & Simonyan, K. (2019). Large Scale GAN Training for High Fidelity "
              "Natural Image Synthesis. ICLR 2019.")
     conditional = True
+    image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 120, "lr_g": 5e-5, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.999,
         "n_critic": 2, "g_ch": 32, "d_ch": 16, "shared_dim": 128,
     }
-
-    @classmethod
-    def supports(cls, data: DataInfo) -> str | None:
-        if not data.is_image or len(data.shape) != 3:
-            return "biggan needs (C, H, W) images"
-        if data.num_classes <= 0:
-            return "biggan is class-conditional and needs labelled data"
-        _, height, width = data.shape
-        if height != width or height not in GEOMETRY:
-            return f"biggan needs square 28 or 32 px images, not {height}x{width}"
-        return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         h = {**self.defaults, **hparams}

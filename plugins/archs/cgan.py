@@ -96,12 +96,10 @@ class CGAN(Architecture):
     def supports(cls, data: DataInfo) -> str | None:
         if not data.is_image:
             return "cgan models flattened images only"
-        if data.num_classes <= 0:
-            return "cgan is class-conditional and needs labelled data"
         dims = math.prod(data.shape)
         if dims > MAX_IMAGE_DIMS:
             return f"images of {dims} values are too large for a dense GAN (max {MAX_IMAGE_DIMS})"
-        return None
+        return super().supports(data)  # the labels a conditional architecture needs
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         h = {**self.defaults, **hparams}

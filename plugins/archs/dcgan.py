@@ -84,19 +84,11 @@ class DCGAN(Architecture):
     paper = ("Radford, A., Metz, L. & Chintala, S. (2016). Unsupervised Representation Learning with "
              "Deep Convolutional Generative Adversarial Networks. ICLR 2016.")
     conditional = False
+    image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 128, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1, "ngf": 64, "ndf": 64,
     }
-
-    @classmethod
-    def supports(cls, data: DataInfo) -> str | None:
-        if not data.is_image or len(data.shape) != 3:
-            return "dcgan needs (C, H, W) images"
-        _, height, width = data.shape
-        if height != width or height not in GEOMETRY:
-            return f"dcgan needs square images of {', '.join(map(str, GEOMETRY))} px, not {height}x{width}"
-        return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         h = {**self.defaults, **hparams}

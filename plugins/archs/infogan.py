@@ -104,21 +104,13 @@ class InfoGAN(Architecture):
              "Interpretable Representation Learning by Information Maximizing Generative Adversarial Nets. "
              "NeurIPS 2016.")
     conditional = False
+    image_sides = tuple(BASE)
     defaults = {
         "batch_size": 128, "z_dim": 62, "lr_g": 1e-3, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1,
         "n_categories": 10, "n_continuous": 2, "info_lambda": 1.0,
         "fc": 1024, "ngf": 64, "ndf": 64, "q_hidden": 128,
     }
-
-    @classmethod
-    def supports(cls, data: DataInfo) -> str | None:
-        if not data.is_image or len(data.shape) != 3:
-            return "infogan needs (C, H, W) images"
-        _, height, width = data.shape
-        if height != width or height not in BASE:
-            return f"infogan needs square 28 or 32 px images, not {height}x{width}"
-        return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         h = {**self.defaults, **hparams}

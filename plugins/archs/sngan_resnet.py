@@ -115,19 +115,11 @@ class SNGANResNet(Architecture):
     paper = ("Miyato, T., Kataoka, T., Koyama, M. & Yoshida, Y. (2018). Spectral Normalization for "
              "Generative Adversarial Networks. ICLR 2018.")
     conditional = False
+    image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,
         "n_critic": 5, "g_ch": 16, "d_ch": 16,
     }
-
-    @classmethod
-    def supports(cls, data: DataInfo) -> str | None:
-        if not data.is_image or len(data.shape) != 3:
-            return "sngan_resnet needs (C, H, W) images"
-        _, height, width = data.shape
-        if height != width or height not in GEOMETRY:
-            return f"sngan_resnet needs square 28 or 32 px images, not {height}x{width}"
-        return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         h = {**self.defaults, **hparams}

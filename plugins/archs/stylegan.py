@@ -163,19 +163,11 @@ class StyleGAN(Architecture):
     paper = ("Karras, T., Laine, S. & Aila, T. (2019). A Style-Based Generator Architecture for Generative "
              "Adversarial Networks. CVPR 2019.")
     conditional = False
+    image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99,
         "n_critic": 1, "ch": 32, "d_ch": 32, "mapping_layers": 8, "mixing_prob": 0.9,
     }
-
-    @classmethod
-    def supports(cls, data: DataInfo) -> str | None:
-        if not data.is_image or len(data.shape) != 3:
-            return "stylegan needs (C, H, W) images"
-        _, height, width = data.shape
-        if height != width or height not in GEOMETRY:
-            return f"stylegan needs square 28 or 32 px images, not {height}x{width}"
-        return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         h = {**self.defaults, **hparams}
