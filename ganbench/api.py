@@ -6,7 +6,9 @@ methods to override. The training loop that drives them lives in :mod:`ganbench.
 Conventions every plugin can rely on:
 * Images are float tensors in [-1, 1], shape ``[B, C, H, W]``. 2D points are ``[B, 2]`` in the
   protocol's own coordinates (the ring has radius 1, the grid spans ±4), so a generator of points
-  ends in a linear layer, not tanh.
+  ends in a linear layer, not tanh. A dataset declares this in ``DataInfo.value_range``; metrics see
+  generator output through :func:`ganbench.evaluation.to_metric_space`, which clips only bounded data
+  (and quantises images to 8 bits, as a saved PNG would) and never touches points.
 * A generator maps ``(z, y)`` to samples; ``z`` is ``[B, G.z_dim]`` unless the generator defines
   ``sample_latent(n, generator, device)`` (InfoGAN's structured codes, for instance).
 * A discriminator maps ``(x, y)`` to raw scores (logits), shape ``[B]`` (``[B/m]`` behind PacGAN's
@@ -38,6 +40,13 @@ class DataInfo:
     num_classes: int = 0        # 0 = no labels
     kind: str = "image"         # "image" | "points"
     num_modes: int = 0          # known number of modes (ring 8, grid 25, Stacked MNIST 1000), 0 = unknown
+    # (low, high) that every real sample lies in, or None for unbounded data (points in the protocol's
+    # coordinates). Left as () it follows the kind: images (-1, 1), anything else unbounded.
+    value_range: tuple[float, float] | None = ()
+
+    def __post_init__(self):
+        if self.value_range == ():
+            object.__setattr__(self, "value_range", (-1.0, 1.0) if self.kind == "image" else None)
 
     @property
     def is_image(self) -> bool:
@@ -191,7 +200,8 @@ class Technique(Plugin):
 
 
 class Dataset(Plugin):
-    """Benchmark data. Samples are returned whole, in memory, scaled to [-1, 1].
+    """Benchmark data. Samples are returned whole, in memory: images scaled to [-1, 1], points in their
+    protocol's own coordinates (whatever ``info.value_range`` declares).
 
     Splits: ``train`` (what the GAN sees), ``val`` (held-out: checkpoint selection) and ``test``
     (the reference for the reported score). ``embedded`` datasets ship inside installed packages and
@@ -214,6 +224,22 @@ class Dataset(Plugin):
         """Return ``(samples, labels)`` for ``split`` in train/val/test; labels are ``None`` if unlabelled.
         Must be deterministic: the same call returns the same tensors in any process."""
         raise NotImplementedError
+
+    def draw(self, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+        """``n`` real samples of ``split`` for the real-data reference row, with a phrase saying how
+        they were drawn. The default takes a seeded subset without replacement, or draws with
+        replacement when the split is smaller than ``n`` (which understates the diversity real data
+        has: datasets that are constructions, such as the 2D mixtures and Stacked MNIST, override
+        this to draw fresh samples of the same distribution)."""
+        import torch
+        x, y = self.load(split)
+        gen = torch.Generator().manual_seed(int(seed))
+        if n <= len(x):
+            idx, how = torch.randperm(len(x), generator=gen)[:n], f"{n} of the {len(x)} {split} samples"
+        else:
+            idx = torch.randint(len(x), (n,), generator=gen)
+            how = f"{n} drawn with replacement from the {len(x)} {split} samples"
+        return x[idx], (None if y is None else y[idx]), how
 
     def fingerprint(self) -> str:
         """A short content hash of the data, used in cache keys (evaluators, reference statistics)."""
@@ -267,7 +293,9 @@ class EvaluationContext:
     cache_dir: str
 
     def sample(self, n: int) -> torch.Tensor:
-        """``n`` generated samples on the CPU, float in [-1, 1], from a fixed evaluation noise stream."""
+        """``n`` generated samples on the CPU, float32, from a fixed evaluation noise stream, as
+        :func:`ganbench.evaluation.to_metric_space` makes them: images 8-bit-quantised in [-1, 1],
+        points unchanged, in the dataset's coordinates."""
         raise NotImplementedError
 
     def sample_with_labels(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -73,18 +73,23 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None, help="Autocast dtype; default fp32.")
 @click.option("--channels-last", is_flag=True, default=None, help="Use channels_last memory format for images.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D (opt-in).")
+@click.option("--force-precision", is_flag=True,
+              help="Run a --precision this machine is known to run slowly (bf16 on a CPU without native bf16).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="torch.set_num_threads (recorded; results depend on it).")
 @click.option("--eval-every", type=click.IntRange(0), default=None, help="Steps between held-out evaluations.")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Where torchvision datasets live ($GANBENCH_DATA).")
 @click.option("--download", is_flag=True, help="Allow downloading torchvision datasets that are missing.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("-j", "--jobs", type=click.IntRange(1), default=None,
+              help="Local runs in parallel, one process each (threads per run default to cores / jobs); "
+                   "default: the study's run.jobs, else 1.")
 @click.option("-n", "--dry-run", is_flag=True, help="List the runs (and the skipped combinations) without running.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
 def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, hparams, results_dir,
-        device, precision, channels_last, compile_, threads, eval_every, data_root, download, executor,
-        dry_run, quiet, as_json):
+        device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
+        jobs, dry_run, quiet, as_json):
     """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/."""
     from ganbench import study as study_mod
     from ganbench import sweep
@@ -111,11 +116,14 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     else:
         chosen = sweep.command_line_study(archs, losses, techniques, datasets, parsed_seeds or (0,),
                                           parsed_budget, metrics)
+    # jobs is how the sweep is executed, not part of any run: it never reaches a RunSpec.
+    jobs = jobs or int(chosen.run.pop("jobs", 1))
+    chosen.run.pop("jobs", None)
     overrides = {"hparams": dict(parse_hparam(h) for h in hparams), "budget": parsed_budget,
                  "device": device, "precision": precision, "channels_last": channels_last,
                  "compile": compile_, "threads": threads if threads else None, "eval_every": eval_every}
     if "threads" not in chosen.run and not threads:
-        overrides["threads"] = min(os.cpu_count() or 1, 8)
+        overrides["threads"] = max(1, min((os.cpu_count() or 1) // jobs, 8))
     if "device" not in chosen.run and not device:
         overrides["device"] = "auto"
     plan = sweep.expand(chosen, host, overrides)
@@ -124,6 +132,12 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         reason = host.datasets.get(name)(root=data_root, download=download).availability()
         if reason and not download:
             raise UsageError(reason)
+    from ganbench.doctor import check_precision
+    for run_precision, run_device in sorted({(s.precision, s.device) for s in plan.runs}):
+        # A 20x slowdown is a usage problem to say before any run, not a result to record.
+        warning = check_precision(run_precision, run_device, force=force_precision)
+        if warning:
+            sweep.log(f"warning: {warning}")
     by_reason: dict[str, list[str]] = {}
     for what, reason in plan.skipped:
         by_reason.setdefault(reason, []).append(what)
@@ -131,18 +145,35 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         sweep.log(f"skipped {len(whats)} ({whats[0]}{', ...' if len(whats) > 1 else ''}): {reason}")
     if not plan.runs:
         raise UsageError("no compatible combination to run" + (f" ({len(plan.skipped)} skipped, see above)" if plan.skipped else ""))
+    refs = sweep.references(plan.runs)
     if dry_run:
+        for ref in refs:
+            click.echo(f"{ref.dirname}\treference")
         for spec in plan.runs:
             click.echo(f"{spec.dirname}\t{spec.budget}")
         return
 
+    study_mod.write_record(chosen, results_dir, overrides)  # the claims a `reproduce` table is judged by
+
     from functools import partial
 
-    from ganbench.runner import execute
+    from ganbench.runner import execute, execute_reference
+    for ref in refs:
+        # Seconds, not minutes: real data through the metrics, the row every table is read against.
+        done = execute_reference(ref, results_dir, host=host, data_root=data_root, download=download)
+        if done.get("metric_errors"):
+            sweep.log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
     progress = None if quiet or as_json else _progress_factory()
-    fn = partial(execute, results_dir=results_dir, host=host if executor == "local" else None,
-                 data_root=data_root, download=download, progress=progress)
-    runner = sweep.LocalExecutor() if executor == "local" else sweep.RayExecutor()
+    parallel = executor == "ray" or jobs > 1
+    fn = partial(execute, results_dir=results_dir, data_root=data_root, download=download,
+                 progress=None if parallel else progress)
+    if executor == "ray":
+        runner = sweep.RayExecutor()
+    elif jobs > 1:
+        runner = sweep.ProcessExecutor(jobs, {"disable": ctx.obj.get("disable", ()), "only": ctx.obj.get("only", ())})
+    else:
+        runner = sweep.LocalExecutor()
+        fn = partial(fn, host=host)
     sweep.log(f"study {chosen.name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; results in {results_dir}/runs")
     outcomes = []
     outer = progress(total=len(plan.runs), desc="sweep", position=0) if progress else None
@@ -255,6 +286,21 @@ def report(ctx, results_dir, formats, out):
                          formats=tuple(formats) or tuple(host.report_formats.names()), host=host)
     for path in paths:
         click.echo(path)
+
+
+# ---------------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of KEY<TAB>VALUE lines.")
+def doctor(as_json):
+    """What this machine offers: torch, device, CPU features, threads, and whether bf16, fp16,
+    torch.compile and CUDA graphs are expected to pay off here."""
+    from ganbench.doctor import report as machine_report
+    rows = machine_report()
+    if as_json:
+        click.echo(json.dumps({"schema": 1, **dict(rows)}, indent=2))
+        return
+    for key, value in rows:
+        click.echo(f"{key}\t{value}")
 
 
 def main(argv=None) -> None:

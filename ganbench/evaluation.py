@@ -17,13 +17,33 @@ from ganbench import paths
 from ganbench.api import DataInfo, Dataset, EvaluationContext, Metric, MetricValue
 from ganbench.seeding import make_generator
 
+def to_metric_space(x: torch.Tensor, data: DataInfo) -> torch.Tensor:
+    """Generator output -> what every metric sees; the one place this conversion happens.
+
+    Bounded data (``data.value_range``, images by default) is clipped to its range, and images are
+    quantised to 8 bits over it, as a saved PNG holds them (so ``samples.npz`` reproduces every
+    metric). Unbounded data (2D points in the protocol's coordinates) passes unchanged: clipping the
+    grid's ±4 to [-1, 1] would make exact samples of the mixture score 1 mode of 25.
+    """
+    x = x.detach().float()
+    if data.value_range is None:
+        return x
+    low, high = data.value_range
+    x = x.clamp(low, high)
+    if data.is_image:
+        scale = (high - low) / 255.0
+        x = torch.round((x - low) / scale) * scale + low
+    return x
+
+
 SampleFn = Callable[[int, torch.Generator], "tuple[torch.Tensor, torch.Tensor | None]"]
 
 
 class SamplingContext(EvaluationContext):
     """An :class:`EvaluationContext` over a sampling function supplied by the runner.
 
-    :param sample_fn: ``sample_fn(n, generator) -> (samples [n, *shape] in [-1, 1] on the CPU, labels or None)``.
+    :param sample_fn: ``sample_fn(n, generator) -> (samples [n, *shape] on the CPU, labels or None)``, already
+        passed through :func:`to_metric_space`.
     :param dataset: the dataset the generator was trained on (reference samples come from it).
     :param data: its :class:`DataInfo`.
     :param seed: the run's seed; evaluation noise comes from ``make_generator(seed, "eval")``.

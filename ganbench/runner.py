@@ -22,14 +22,14 @@ import torch
 
 from ganbench import provenance, store
 from ganbench.api import MetricValue, primary_metric
-from ganbench.spec import RunSpec
+from ganbench.spec import ReferenceSpec, RunSpec
 from ganbench.training import Trainer
 
 LOG_EVERY = 10          # steps between stats lines and finiteness checks
 WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
 
 
-_FLOPS_CACHE: dict[str, int] = {}
+_STEP_COST_CACHE: dict[str, dict[str, int]] = {}
 
 
 class Diverged(Exception):
@@ -86,15 +86,28 @@ def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = No
     return dataset, trainer
 
 
-def measure_flops_per_step(make_trainer: Callable[[], Trainer]) -> int:
-    """FLOPs of one real training step (all D updates and the G update, forward and backward),
-    counted by ``torch.utils.flop_counter`` on a throwaway trainer so the real run is untouched."""
+def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True) -> dict[str, int]:
+    """The cost of one real training step, on a throwaway trainer so the real run is untouched:
+    ``flops`` (all D updates and the G update, forward and backward, counted by
+    ``torch.utils.flop_counter``; 0 when not counted) and ``images``, the real images the trainer
+    drew in it (techniques such as unrolling draw extra batches: the trainer counts them all)."""
     with torch.random.fork_rng(devices=[]):
         trainer = make_trainer()
-        counter = _TotalFlopCounter()
-        with counter:
+        before = trainer.images_shown
+        if count_flops:
+            counter = _TotalFlopCounter()
+            with counter:
+                trainer.step()
+            flops = int(counter.get_total_flops())
+        else:
             trainer.step()
-    return int(counter.get_total_flops())
+            flops = 0
+    return {"flops": flops, "images": trainer.images_shown - before}
+
+
+def measure_flops_per_step(make_trainer: Callable[[], Trainer]) -> int:
+    """FLOPs of one real training step (see :func:`measure_step`)."""
+    return measure_step(make_trainer)["flops"]
 
 
 class _NoModuleTracking:
@@ -184,7 +197,7 @@ class _Run:
 
     def evaluate(self, generator, split: str):
         """Evaluate ``generator`` against ``split``; the training RNG state is left untouched."""
-        from ganbench.evaluation import SamplingContext, evaluate
+        from ganbench.evaluation import SamplingContext, evaluate, to_metric_space
         trainer = self.trainer
         conditional = bool(self.dataset.info.num_classes) and getattr(trainer.G, "conditional", False)
 
@@ -198,11 +211,7 @@ class _Run:
                     z, _ = trainer.sample_latent(m, gen)
                     y = (torch.arange(start, start + m) % self.dataset.info.num_classes).to(trainer.device) \
                         if conditional else None
-                    x = generator(z.to(trainer.device), y).float().clamp(-1, 1).cpu()
-                    if self.dataset.info.is_image:
-                        # Metrics see what a saved image holds: 8-bit pixels (so samples.npz reproduces them).
-                        x = torch.round((x + 1) * 127.5) / 127.5 - 1
-                    xs.append(x)
+                    xs.append(to_metric_space(generator(z.to(trainer.device), y).cpu(), self.dataset.info))
                     ys.append(y.cpu() if y is not None else None)
             generator.train(was_training)
             return torch.cat(xs), (torch.cat(ys) if conditional else None)
@@ -228,7 +237,8 @@ class _Run:
         v = by_name.get(primary_metric(by_name))
         if v is None or not math.isfinite(v.value):
             return
-        better = self.best is None or (v.value > self.best["value"] if v.higher_is_better else v.value < self.best["value"])
+        # Ties go to the later step: mode counts tie often, and the later generator is the sharper one.
+        better = self.best is None or (v.value >= self.best["value"] if v.higher_is_better else v.value <= self.best["value"])
         if better:
             self.best = {"step": step, "by": v.name, "value": v.value}
             store.atomic_torch_save(self.rd.file(store.BEST), self.trainer.evaluation_generator().state_dict())
@@ -254,15 +264,29 @@ class _Run:
         store.truncate_jsonl(self.rd.file(store.STATS), step)
         return True
 
-    def cached_flops(self, measure: Callable[[], int]) -> int | None:
-        """FLOPs per step depend on shapes, not on the seed: measure once per configuration and process."""
-        if self.spec.device == "mps":
-            return None
+    def cached_step_cost(self, measure: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """A step's FLOPs and images depend on shapes, not on the seed: measured once per configuration,
+        kept in memory for this process and on disk (``cache_dir()/step_costs``) for the next one,
+        keyed by everything but seed, study and budget, plus the versions that could change them."""
+        from ganbench import paths
         key = json.dumps({**self.spec.to_dict(), "seed": None, "study": None, "budget": None,
-                          "hparams": self.hparams}, sort_keys=True, default=str)
-        if key not in _FLOPS_CACHE:
-            _FLOPS_CACHE[key] = measure()
-        return _FLOPS_CACHE[key]
+                          "hparams": self.hparams, "versions": provenance.versions(self.host)},
+                         sort_keys=True, default=str)
+        if key in _STEP_COST_CACHE:
+            return _STEP_COST_CACHE[key]
+        import hashlib
+        path = paths.cache_dir() / "step_costs" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        cost = None
+        with contextlib.suppress(Exception):  # absent or unreadable: measuring again is always safe
+            stored = store.read_json(path)
+            if stored.get("key") == key:
+                cost = {"flops": int(stored["flops"]), "images": int(stored["images"])}
+        if cost is None:
+            cost = measure()
+            with contextlib.suppress(OSError):
+                store.atomic_write_json(path, {"key": key, **cost})
+        _STEP_COST_CACHE[key] = cost
+        return cost
 
     # -- the loop ------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -272,9 +296,13 @@ class _Run:
         make = lambda: build_trainer(self.host, spec, self.hparams, self.data_root, self.download)  # noqa: E731
         self.dataset, self.trainer = make()
         trainer = self.trainer
-        images_per_step = trainer.batch_size * (trainer.n_critic + (1 if trainer.loss.needs_real_for_generator else 0))
-        self.flops_per_step = self.cached_flops(lambda: measure_flops_per_step(lambda: make()[1]))
-        self.max_steps = steps_for_budget(spec, images_per_step, self.flops_per_step)
+        # FlopCounterMode does not run on MPS: there only the images of a step are measured.
+        cost = self.cached_step_cost(lambda: measure_step(lambda: make()[1], count_flops=spec.device != "mps"))
+        self.flops_per_step = cost["flops"] or None
+        # For kimg budgets this is an estimate (evaluation spacing, progress bar): the loop stops on the
+        # trainer's own count of images shown, the one counter that budgets, img/s and result.json read.
+        self.max_steps = steps_for_budget(spec, cost["images"], self.flops_per_step)
+        target_images = spec.budget.value * 1000 if spec.budget.kind == "kimg" else None
         resumed = self.try_resume()
         planned = self.max_steps or 10_000
         eval_every = spec.eval_every or max(1, planned // max(spec.evaluations, 1))
@@ -287,12 +315,16 @@ class _Run:
         last = {}
         while True:
             step = trainer.steps_done
-            if self.max_steps is not None and step >= self.max_steps:
+            if target_images is not None:
+                if trainer.images_shown >= target_images:
+                    break
+            elif self.max_steps is not None and step >= self.max_steps:
                 break
             if spec.budget.kind == "seconds" and self.train_seconds >= spec.budget.value:
                 break
             _sync(self.device)
             t0 = time.perf_counter()
+            images_before = trainer.images_shown
             last = trainer.step()
             pending_bad |= ~(torch.isfinite(last["loss_d"]) & torch.isfinite(last["loss_g"]))
             _sync(self.device)
@@ -300,7 +332,7 @@ class _Run:
             step = trainer.steps_done
             if step > WARMUP_STEPS:
                 self.train_seconds += elapsed
-                self.timed_images += images_per_step
+                self.timed_images += trainer.images_shown - images_before
             if bar:
                 bar.update(1)
             if step % LOG_EVERY == 0 or step == self.max_steps:
@@ -431,4 +463,50 @@ def execute(spec: RunSpec, results_dir: str | Path, host=None, data_root: str | 
     store.atomic_write_json(rd.file(store.RESULT), result)
     with contextlib.suppress(Exception):  # an observer must not change the outcome
         host.pm.hook.ganbench_run_end(spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# The real-data reference row.
+
+def execute_reference(ref: ReferenceSpec, results_dir: str | Path, host=None, data_root: str | None = None,
+                      download: bool = False) -> dict[str, Any]:
+    """Score held-out real data with the metrics of ``ref`` exactly as :meth:`_Run.finish` scores a
+    generator (same sampling path, same N, split "test"), and store it under ``<results>/references``.
+    Like :func:`execute`, it never raises for a metric's failure and returns a stored result as is."""
+    from ganbench.evaluation import SamplingContext, evaluate, to_metric_space
+
+    if host is None:
+        from ganbench import plugins
+        host = plugins.load()
+    rd = store.RunDir(results_dir, ref.dirname, folder=store.REFERENCES)
+    if rd.finished:
+        return rd.result()
+    dataset = host.datasets.get(ref.dataset)(root=data_root, download=download)
+    data = dataset.info
+    how: list[str] = []
+
+    def sample_fn(n: int, gen: torch.Generator):
+        x, y, phrase = dataset.draw(ref.source_split, n, seed=ref.seed)
+        how.append(phrase)
+        return to_metric_space(x, data), (y if data.num_classes else None)
+
+    started = time.perf_counter()
+    metrics = [cls() for cls in (host.metrics.get(name) for name in ref.metrics)
+               if cls.supports(data, ref.dataset) is None]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(ref.threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            ctx = SamplingContext(sample_fn, dataset, data, ref.seed, device=resolve_device(ref.device))
+            values, errors = evaluate(metrics, ctx, "test")
+    finally:
+        torch.set_num_threads(threads)
+    record = {"schema": store.SCHEMA, "kind": "reference", "label": ReferenceSpec.LABEL, "hash": ref.content_hash(),
+              "spec": ref.to_dict(), "versions": provenance.versions(host),
+              "env": provenance.environment(resolve_device(ref.device))}
+    result = {"schema": store.SCHEMA, "status": "completed", "final": _as_dict(values), "metric_errors": errors,
+              "drawn": sorted(set(how)), "wall_seconds": round(time.perf_counter() - started, 3)}
+    store.atomic_write_json(rd.file(store.SPEC), record)
+    store.atomic_write_json(rd.file(store.RESULT), result)
     return result

@@ -106,6 +106,35 @@ class RunSpec:
         return f"{self.name}-{self.content_hash()}"
 
 
+@dataclasses.dataclass(frozen=True)
+class ReferenceSpec:
+    """Real data scored as if it were a generator: the floor (or ceiling) every table row is read
+    against. Held-out samples of ``source_split`` go through the same metric code, at the same N and
+    against the same reference split as the runs of ``dataset`` that measure ``metrics``."""
+
+    dataset: str
+    metrics: tuple[str, ...]
+    source_split: str = "val"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+
+    LABEL = "real data (held-out split)"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["metrics"] = list(self.metrics)
+        return d
+
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @property
+    def dirname(self) -> str:
+        return f"real-{self.dataset}-{self.source_split}-{self.content_hash()}"
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """``0,1,2`` or ``0-4`` or ``5`` (a single seed)."""
     seeds: list[int] = []

@@ -12,6 +12,10 @@ Layout of ``<results>/runs/<name>-<hash12>/`` (see ARCHITECTURE.md for every fie
 * ``result.json``   written last: its presence means the run is over (completed, diverged or failed)
 * ``error.txt``     the traceback of a failed run
 
+``<results>/references/real-<dataset>-<split>-<hash12>/`` holds ``spec.json`` and ``result.json`` of
+a real-data reference (held-out samples scored by the runs' metric code, see
+:func:`ganbench.runner.execute_reference`).
+
 JSON files are replaced with ``os.replace`` after a full write; JSONL files are only appended, and a
 resumed run first drops the lines logged after its checkpoint.
 """
@@ -94,9 +98,13 @@ def truncate_jsonl(path: Path, keep_until_step: int) -> None:
     atomic_write_bytes(Path(path), "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
 
 
+RUNS = "runs"               # <results>/runs/<run>/: one directory per training run
+REFERENCES = "references"   # <results>/references/<real-...>/: real data scored like a generator
+
+
 class RunDir:
-    def __init__(self, results_dir: str | Path, dirname: str):
-        self.path = Path(results_dir) / "runs" / dirname
+    def __init__(self, results_dir: str | Path, dirname: str, folder: str = RUNS):
+        self.path = Path(results_dir) / folder / dirname
 
     def file(self, name: str) -> Path:
         return self.path / name

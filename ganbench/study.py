@@ -25,12 +25,60 @@
     eval_every = 0
     device = "auto"
 
+**Several matrices.** Instead of the one ``[matrix]`` table a study may give an array of them,
+``[[matrix]]``, each with the same keys as ``[matrix]`` (its own archs, losses, techniques, datasets,
+seeds and metrics; ``datasets`` required in each). :func:`ganbench.sweep.expand` expands each one and
+concatenates, so a study can ask for a few targeted slices instead of one huge cross-product::
+
+    [[matrix]]                           # the MLP on the 2D mixtures, three techniques
+    archs = ["mlp"]
+    losses = ["nonsaturating"]
+    techniques = ["none", "unrolled", "pacgan"]
+    datasets = ["ring8", "grid25"]
+    seeds = [0, 1, 2]
+    metrics = ["mode_coverage"]
+
+    [[matrix]]                           # DCGAN on MNIST-5k, every loss
+    archs = ["dcgan"]
+    losses = ["*"]
+    datasets = ["mnist5k"]
+    seeds = [0, 1, 2]
+    metrics = ["lenet_fidelity"]
+
+Budgets, hyperparameters and run settings stay per study (per dataset), shared by every matrix.
+Setting ``study.seeds``, ``study.techniques``, ... on a loaded study (what ``ganbench run --study S
+--seeds 0-4`` does) sets it in every matrix; read back, those attributes are the union over matrices.
+
+**Claims.** ``[[claim]]`` entries declare published findings that the study's runs test (the
+``reproduce`` study; the report turns them into a "claim | paper | ganbench | holds?" table, see
+:mod:`ganbench.report.reproduce` for the verdict rules)::
+
+    [[claim]]
+    id = "unrolled-ring8"                # unique in the study, [a-z0-9._-]
+    claim = "Unrolling D covers more modes of the ring than a plain GAN."
+    source = "Srivastava et al. 2017 (VEEGAN), Table 1"
+    paper = "GAN 1 vs Unrolled GAN 7.6 modes"
+    dataset = "ring8"                    # one of the matrices' datasets
+    metric = "modes"                     # a result metric name (modes, recall_lenet, fid_lenet, ...)
+    test = "greater"                     # greater | less | within_spread_of_best
+    variant = "mlp-nonsaturating+unrolled"
+    than = "mlp-nonsaturating"           # greater/less: the baseline variant
+    # among = "dcgan-*"                  # within_spread_of_best: a glob, or a list of variants/globs
+
+Every explicitly named variant must be one that some matrix produces on the claim's dataset.
+
+**The study record.** :func:`record` is the study as JSON (name, description, budgets as strings,
+hyperparameters per dataset, claims); ``ganbench run`` writes it with :func:`write_record` to
+``<results>/studies/<name>.json`` so that ``ganbench report``, which reads nothing but the results
+directory, can build the claim tables.
+
 Built-in studies live in ``ganbench/studies/<name>.toml``; ``ganbench run --study NAME|FILE``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -46,8 +94,62 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "budget": {},     # free keys: "default" or a dataset name -> budget string
     "hparams": {},    # free keys
     "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
-            "channels_last": bool, "compile": bool, "threads": int},
+            "channels_last": bool, "compile": bool, "threads": int, "jobs": int},
+    "claim": {"id": str, "claim": str, "source": str, "paper": str, "dataset": str, "metric": str, "test": str,
+              "variant": str, "than": str, "among": (list, str)},
 }
+ARRAY_SECTIONS = ("matrix", "claim")   # may be given as an array of tables, [[section]]
+MATRIX_FIELDS = ("archs", "losses", "techniques", "datasets", "seeds", "metrics")
+
+CLAIM_TESTS = ("greater", "less", "within_spread_of_best")
+CLAIM_REQUIRED = ("id", "claim", "source", "paper", "dataset", "metric", "test", "variant")
+CLAIM_ID = re.compile(r"[a-z0-9][a-z0-9._-]*")
+RECORD_SCHEMA = 1
+
+
+@dataclasses.dataclass
+class Matrix:
+    """One cross-product of runs: every dataset x arch x loss x technique combination x seed."""
+    archs: list[str] = dataclasses.field(default_factory=lambda: ["*"])
+    losses: list[str] = dataclasses.field(default_factory=lambda: ["*"])
+    techniques: list[tuple[str, ...]] = dataclasses.field(default_factory=lambda: [()])
+    datasets: list[str] = dataclasses.field(default_factory=list)
+    seeds: tuple[int, ...] = (0,)
+    metrics: list[str] = dataclasses.field(default_factory=lambda: ["*"])
+
+    def produces(self, variant: str, dataset: str) -> bool:
+        """Whether this matrix asks for ``variant`` (``arch-loss[+technique...]``) on ``dataset``
+        (wildcards accept any name; compatibility with the plugins is not checked here)."""
+        arch, _, rest = variant.partition("-")
+        loss, *techniques = rest.split("+")
+        combo = tuple(techniques)
+        return ((dataset in self.datasets or "*" in self.datasets)
+                and (arch in self.archs or "*" in self.archs)
+                and (loss in self.losses or "*" in self.losses)
+                and (combo in self.techniques or (("*",) in self.techniques and len(combo) <= 1)))
+
+
+@dataclasses.dataclass
+class Claim:
+    """A published finding the study tests; see :mod:`ganbench.report.reproduce` for the verdicts."""
+    id: str
+    claim: str
+    source: str
+    paper: str
+    dataset: str
+    metric: str
+    test: str
+    variant: str
+    than: str = ""
+    among: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if self.test == "within_spread_of_best":
+            d.pop("than")
+        else:
+            d.pop("among")
+        return d
 
 
 @dataclasses.dataclass
@@ -66,6 +168,23 @@ class Study:
     run: dict[str, Any] = dataclasses.field(default_factory=dict)
     tables: list[str] = dataclasses.field(default_factory=lambda: ["leaderboard", "mode_collapse", "stability"])
     source: str = ""
+    # from [[matrix]]: the matrices, each expanded on its own. Empty: the one matrix given by the fields
+    # archs ... metrics above (a single [matrix] table, or the command line).
+    matrices: list[Matrix] = dataclasses.field(default_factory=list)
+    claims: list[Claim] = dataclasses.field(default_factory=list)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        # `ganbench run --study S --seeds 0-4` sets study.seeds: that must reach every matrix
+        super().__setattr__(key, value)
+        if key in MATRIX_FIELDS and self.__dict__.get("matrices"):
+            for matrix in self.matrices:
+                setattr(matrix, key, value)
+
+    def matrix_list(self) -> list[Matrix]:
+        """The matrices to expand, in order."""
+        if self.matrices:
+            return list(self.matrices)
+        return [Matrix(**{f: getattr(self, f) for f in MATRIX_FIELDS})]
 
     def budget_for(self, dataset: str) -> Budget:
         budget = self.budgets.get(dataset) or self.budgets.get("default")
@@ -99,6 +218,89 @@ def _fail(source: str, key: str, problem: str) -> UsageError:
     return UsageError(f"study {source}: {key}: {problem}")
 
 
+def _check_table(source: str, label: str, value: Any, fields: dict[str, type | tuple]) -> None:
+    if not isinstance(value, dict):
+        raise _fail(source, label, "must be a table")
+    if not fields:
+        return
+    for key, item in value.items():
+        if key not in fields:
+            raise _fail(source, f"{label}.{key}", f"unknown key; valid: {', '.join(fields)}")
+        if not isinstance(item, fields[key]) or (fields[key] is int and isinstance(item, bool)):
+            expected = fields[key].__name__ if isinstance(fields[key], type) else " or ".join(t.__name__ for t in fields[key])
+            raise _fail(source, f"{label}.{key}", f"expected {expected}, got {type(item).__name__} {item!r}")
+
+
+def _parse_matrix(source: str, label: str, matrix: dict[str, Any]) -> Matrix:
+    if not matrix.get("datasets"):
+        raise _fail(source, f"{label}.datasets", "missing or empty: name at least one dataset")
+    for key in ("archs", "losses", "techniques", "datasets", "metrics"):
+        if any(not isinstance(x, str) for x in matrix.get(key, [])):
+            raise _fail(source, f"{label}.{key}", "must be a list of strings")
+    try:
+        seeds = parse_seeds(",".join(map(str, matrix["seeds"])) if isinstance(matrix.get("seeds"), list)
+                            else matrix.get("seeds", "0"))
+    except UsageError as exc:
+        raise _fail(source, f"{label}.seeds", str(exc)) from None
+    techniques = [tuple(t for t in combo.split("+") if t and t != "none") for combo in matrix.get("techniques", ["none"])]
+    return Matrix(archs=matrix.get("archs", ["*"]), losses=matrix.get("losses", ["*"]),
+                  techniques=techniques or [()], datasets=matrix["datasets"], seeds=seeds,
+                  metrics=matrix.get("metrics", ["*"]))
+
+
+def _union(lists) -> list:
+    return list(dict.fromkeys(x for xs in lists for x in xs))
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def _parse_claim(source: str, label: str, raw: dict[str, Any], matrices: list[Matrix], seen: set[str]) -> Claim:
+    for key in CLAIM_REQUIRED:
+        if key not in raw:
+            raise _fail(source, f"{label}.{key}", f"missing; a claim needs {', '.join(CLAIM_REQUIRED)} "
+                                                  f"and than (greater, less) or among (within_spread_of_best)")
+        if not raw[key].strip():
+            raise _fail(source, f"{label}.{key}", "empty")
+    cid = raw["id"]
+    if not CLAIM_ID.fullmatch(cid):
+        raise _fail(source, f"{label}.id", f"{cid!r} must match {CLAIM_ID.pattern} (it names files)")
+    if cid in seen:
+        raise _fail(source, f"{label}.id", f"{cid!r} is given twice; claim ids must be unique in a study")
+    seen.add(cid)
+    test = raw["test"]
+    if test not in CLAIM_TESTS:
+        raise _fail(source, f"{label}.test", f"{test!r} is not one of {', '.join(CLAIM_TESTS)}")
+    among = raw.get("among", [])
+    among = [among] if isinstance(among, str) else among
+    if any(not isinstance(x, str) or not x for x in among):
+        raise _fail(source, f"{label}.among", "must be a variant glob or a list of variant names/globs")
+    if test == "within_spread_of_best":
+        if "than" in raw:
+            raise _fail(source, f"{label}.than", "not used by test within_spread_of_best (give among)")
+        if not among:
+            raise _fail(source, f"{label}.among", "missing or empty: within_spread_of_best compares with the best "
+                                                  "of these variants (a glob like \"dcgan-*\" or a list)")
+    else:
+        if "among" in raw:
+            raise _fail(source, f"{label}.among", f"not used by test {test} (give than)")
+        if not raw.get("than", "").strip():
+            raise _fail(source, f"{label}.than", f"missing: test {test} compares variant with a baseline variant")
+    dataset = raw["dataset"]
+    datasets = _union(m.datasets for m in matrices)
+    if dataset not in datasets and "*" not in datasets:
+        raise _fail(source, f"{label}.dataset", f"{dataset!r} is not in any matrix (datasets: {', '.join(datasets)})")
+    named = [("variant", raw["variant"])] + ([("than", raw["than"])] if "than" in raw else []) \
+        + [("among", a) for a in among if not _is_glob(a)]
+    for key, variant in named:
+        if not any(m.produces(variant, dataset) for m in matrices):
+            raise _fail(source, f"{label}.{key}", f"no matrix runs variant {variant!r} on {dataset} (a variant "
+                                                  f"is arch-loss[+technique...], e.g. mlp-nonsaturating+unrolled)")
+    return Claim(id=cid, claim=raw["claim"], source=raw["source"], paper=raw["paper"], dataset=dataset,
+                 metric=raw["metric"], test=test, variant=raw["variant"], than=raw.get("than", ""), among=list(among))
+
+
 def parse(text: str, source: str = "<string>") -> Study:
     try:
         raw = tomllib.loads(text)
@@ -107,30 +309,26 @@ def parse(text: str, source: str = "<string>") -> Study:
     for section, value in raw.items():
         if section not in SCHEMA:
             raise _fail(source, section, f"unknown section; valid: {', '.join(SCHEMA)}")
+        if section in ARRAY_SECTIONS and isinstance(value, list):
+            if not value:
+                raise _fail(source, section, f"empty array: give at least one [[{section}]] table")
+            for i, item in enumerate(value, 1):
+                label = f"{section}[{i}]"
+                if section == "claim" and isinstance(item, dict) and isinstance(item.get("id"), str):
+                    label = f"claim {item['id']!r}"
+                _check_table(source, label, item, SCHEMA[section])
+            continue
         if not isinstance(value, dict):
             raise _fail(source, section, "must be a table ([section])")
-        fields = SCHEMA[section]
-        if not fields:
-            continue
-        for key, item in value.items():
-            if key not in fields:
-                raise _fail(source, f"{section}.{key}", f"unknown key; valid: {', '.join(fields)}")
-            if not isinstance(item, fields[key]) or (fields[key] is int and isinstance(item, bool)):
-                expected = fields[key].__name__ if isinstance(fields[key], type) else " or ".join(t.__name__ for t in fields[key])
-                raise _fail(source, f"{section}.{key}", f"expected {expected}, got {type(item).__name__} {item!r}")
-    meta, matrix, run = raw.get("study", {}), raw.get("matrix", {}), raw.get("run", {})
+        _check_table(source, section, value, SCHEMA[section])
+    meta, run = raw.get("study", {}), raw.get("run", {})
     if "name" not in meta:
         raise _fail(source, "study.name", "missing")
-    if not matrix.get("datasets"):
-        raise _fail(source, "matrix.datasets", "missing or empty: name at least one dataset")
-    for key in ("archs", "losses", "techniques", "datasets", "metrics"):
-        if any(not isinstance(x, str) for x in matrix.get(key, [])):
-            raise _fail(source, f"matrix.{key}", "must be a list of strings")
-    try:
-        seeds = parse_seeds(",".join(map(str, matrix["seeds"])) if isinstance(matrix.get("seeds"), list)
-                            else matrix.get("seeds", "0"))
-    except UsageError as exc:
-        raise _fail(source, "matrix.seeds", str(exc)) from None
+    tables = raw.get("matrix", {})
+    if isinstance(tables, dict):   # [matrix]: one table, the single matrix
+        matrices = [_parse_matrix(source, "matrix", tables)]
+    else:                          # [[matrix]]: an array of them, labelled matrix[1], matrix[2], ...
+        matrices = [_parse_matrix(source, f"matrix[{i}]", m) for i, m in enumerate(tables, 1)]
     budgets = {}
     hparams, dataset_hparams = {}, {}
     for key, value in raw.get("budget", {}).items():
@@ -144,10 +342,70 @@ def parse(text: str, source: str = "<string>") -> Study:
         raise _fail(source, "run.device", f"{run['device']!r} is not one of {', '.join(DEVICES)}")
     if run.get("precision", "fp32") not in PRECISIONS:
         raise _fail(source, "run.precision", f"{run['precision']!r} is not one of {', '.join(PRECISIONS)}")
-    techniques = [tuple(t for t in combo.split("+") if t and t != "none") for combo in matrix.get("techniques", ["none"])]
-    return Study(name=meta["name"], description=meta.get("description", ""),
-                 archs=matrix.get("archs", ["*"]), losses=matrix.get("losses", ["*"]),
-                 techniques=techniques or [()], datasets=matrix["datasets"], seeds=seeds,
-                 metrics=matrix.get("metrics", ["*"]), budgets=budgets, hparams=hparams,
-                 dataset_hparams=dataset_hparams, run=run,
-                 tables=meta.get("tables", ["leaderboard", "mode_collapse", "stability"]), source=source)
+    raw_claims = raw.get("claim", [])
+    raw_claims = [raw_claims] if isinstance(raw_claims, dict) else raw_claims
+    seen: set[str] = set()
+    claims = [_parse_claim(source, f"claim {c['id']!r}" if "id" in c else f"claim[{i}]", c, matrices, seen)
+              for i, c in enumerate(raw_claims, 1)]
+    # the study-level fields: the single matrix, or (several) the union over them, for reading only
+    fields = {f: (getattr(matrices[0], f) if len(matrices) == 1
+                  else tuple(_union(getattr(m, f) for m in matrices)) if f == "seeds"
+                  else _union(getattr(m, f) for m in matrices)) for f in MATRIX_FIELDS}
+    study = Study(name=meta["name"], description=meta.get("description", ""), **fields, budgets=budgets,
+                  hparams=hparams, dataset_hparams=dataset_hparams, run=run,
+                  tables=meta.get("tables", ["leaderboard", "mode_collapse", "stability"]), source=source,
+                  matrices=matrices if len(matrices) > 1 else [], claims=claims)
+    for claim in claims:
+        study.budget_for(claim.dataset)  # a claim is judged at its dataset's budget: there must be one
+    return study
+
+
+# ---------------------------------------------------------------------------------------------------
+# The study record: what `ganbench report` needs to know about a study, stored with the results
+
+def _budget_text(budget: Budget) -> str:
+    """``kind=value`` that :meth:`Budget.parse` reads back to the same budget (``str(budget)`` rounds
+    to 6 significant digits)."""
+    short = f"{budget.kind}={budget.value:g}"
+    return short if Budget.parse(short) == budget else f"{budget.kind}={budget.value!r}"
+
+
+def record(study: Study, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The study as JSON-ready data: ``{"schema", "name", "description", "budgets", "hparams", "claims"}``.
+
+    ``budgets`` maps "default" or a dataset to a budget string (``steps=3000``); ``hparams`` maps each
+    dataset the study names to the hyperparameter overrides its runs get; ``claims`` is the list of
+    ``[[claim]]`` tables (``than`` for greater/less, ``among`` as a list for within_spread_of_best).
+
+    :param overrides: the ``overrides`` given to :func:`ganbench.sweep.expand` (command-line
+        ``budget`` and ``hparams``), so the record says what was run rather than what the file says.
+    """
+    overrides = overrides or {}
+    budgets = dict(study.budgets)
+    if overrides.get("budget") is not None:   # --budget replaces every dataset's budget (sweep.expand)
+        budgets = {"default": overrides["budget"]}
+    datasets = [d for d in _union([m.datasets for m in study.matrix_list()] + [[c.dataset for c in study.claims]])
+                if d != "*"]
+    hparams = {d: {**study.hparams, **study.dataset_hparams.get(d, {}), **(overrides.get("hparams") or {})}
+               for d in datasets}
+    return {"schema": RECORD_SCHEMA, "name": study.name, "description": study.description,
+            "budgets": {k: _budget_text(b) for k, b in sorted(budgets.items())},
+            "hparams": hparams, "claims": [c.to_dict() for c in study.claims]}
+
+
+def record_path(results_dir: str | Path, name: str) -> Path:
+    return Path(results_dir) / "studies" / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name) or '_'}.json"
+
+
+def write_record(study: Study, results_dir: str | Path, overrides: dict[str, Any] | None = None) -> Path:
+    """Write :func:`record` atomically to ``<results_dir>/studies/<name>.json`` and return the path.
+
+    ``ganbench run`` calls it once per invocation, before the runs start, with the same ``overrides``
+    it gives :func:`ganbench.sweep.expand`. The last invocation of a study wins: its budgets are the
+    ones the report judges the claims at.
+    """
+    from ganbench.store import atomic_write_json
+
+    path = record_path(results_dir, study.name)
+    atomic_write_json(path, record(study, overrides))
+    return path

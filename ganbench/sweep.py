@@ -13,8 +13,8 @@ import sys
 from typing import Any, Callable, Iterable
 
 from ganbench.errors import UsageError
-from ganbench.spec import Budget, RunSpec
-from ganbench.study import Study
+from ganbench.spec import Budget, ReferenceSpec, RunSpec
+from ganbench.study import Matrix, Study
 
 
 @dataclasses.dataclass
@@ -33,14 +33,39 @@ def _names(requested: Iterable[str], registry) -> list[str]:
 
 
 def expand(study: Study, host, overrides: dict[str, Any] | None = None) -> Plan:
+    """Every run of every matrix of ``study``, in matrix order, each run once.
+
+    Matrices may overlap: a spec asked for twice (same ``dirname``) is kept once, and two specs that
+    differ only in their metrics become one run measuring the union (two runs of one seed would count
+    as two seeds in the report). A combination skipped in one matrix but run by another is not listed
+    as skipped.
+    """
+    overrides = overrides or {}
+    order = {m.name: i for i, m in enumerate(host.metrics)}
+    merged: dict[str, RunSpec] = {}   # dirname without metrics -> spec
+    skipped: list[tuple[str, str]] = []
+    for matrix in study.matrix_list():
+        runs, dropped = _expand_matrix(study, matrix, host, overrides)
+        skipped += dropped
+        for spec in runs:
+            key = dataclasses.replace(spec, metrics=()).dirname
+            if key in merged:
+                both = sorted(set(merged[key].metrics) | set(spec.metrics), key=lambda m: (order.get(m, len(order)), m))
+                spec = dataclasses.replace(merged[key], metrics=tuple(both))
+            merged[key] = spec
+    planned = {f"{spec.variant}-{spec.dataset}" for spec in merged.values()}
+    return Plan(list(merged.values()), [s for s in dict.fromkeys(skipped) if s[0] not in planned])
+
+
+def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
+                   ) -> tuple[list[RunSpec], list[tuple[str, str]]]:
     from ganbench.runner import incompatibility
 
-    overrides = overrides or {}
-    archs = _names(study.archs, host.architectures)
-    losses = _names(study.losses, host.losses)
-    datasets = _names(study.datasets, host.datasets)
+    archs = _names(matrix.archs, host.architectures)
+    losses = _names(matrix.losses, host.losses)
+    datasets = _names(matrix.datasets, host.datasets)
     combos: list[tuple[str, ...]] = []
-    for combo in study.techniques:
+    for combo in matrix.techniques:
         if combo == ("*",):
             combos.append(())
             combos.extend((t,) for t in host.techniques.names())
@@ -48,19 +73,19 @@ def expand(study: Study, host, overrides: dict[str, Any] | None = None) -> Plan:
             for t in combo:
                 host.techniques.get(t)
             combos.append(combo)
-    for name in study.metrics:
+    for name in matrix.metrics:
         if name != "*":
             host.metrics.get(name)
 
     runs, skipped = [], []
     for dataset, arch, loss, techniques in itertools.product(datasets, archs, losses, combos):
         data = host.datasets.get(dataset).info
-        metrics = tuple(m.name for m in host.metrics if ("*" in study.metrics or m.name in study.metrics)
+        metrics = tuple(m.name for m in host.metrics if ("*" in matrix.metrics or m.name in matrix.metrics)
                         and m.supports(data, dataset) is None)
         hparams = {**study.hparams, **study.dataset_hparams.get(dataset, {}), **overrides.get("hparams", {})}
         run_settings = {**study.run, **{k: v for k, v in overrides.items() if k not in ("hparams", "budget") and v is not None}}
         budget = overrides.get("budget") or study.budget_for(dataset)
-        for seed in study.seeds:
+        for seed in matrix.seeds:
             spec = RunSpec(arch=arch, loss=loss, dataset=dataset, seed=seed, budget=budget,
                            techniques=tuple(techniques), hparams=hparams, metrics=metrics,
                            study=study.name, **run_settings)
@@ -69,7 +94,7 @@ def expand(study: Study, host, overrides: dict[str, Any] | None = None) -> Plan:
                 skipped.append((f"{spec.variant}-{dataset}", reason))
                 break
             runs.append(spec)
-    return Plan(runs, list(dict.fromkeys(skipped)))
+    return runs, skipped
 
 
 def command_line_study(archs, losses, techniques, datasets, seeds, budget: Budget | None, metrics) -> Study:
@@ -82,12 +107,63 @@ def command_line_study(archs, losses, techniques, datasets, seeds, budget: Budge
                  budgets={"default": budget or Budget("steps", 200)}, source="command line")
 
 
+def references(runs: Iterable[RunSpec]) -> list[ReferenceSpec]:
+    """One real-data reference per (dataset, metric set) among ``runs``: held-out samples scored by the
+    same metrics, so every table carries the floor its rows are read against."""
+    wanted = {}
+    for spec in runs:
+        if spec.metrics:
+            key = (spec.dataset, spec.metrics)
+            wanted.setdefault(key, ReferenceSpec(spec.dataset, spec.metrics, device=spec.device, threads=spec.threads))
+    return list(wanted.values())
+
+
 class LocalExecutor:
     """Runs one spec after another in this process."""
 
     def map(self, fn: Callable[[RunSpec], dict], specs: list[RunSpec]) -> Iterable[tuple[RunSpec, dict]]:
         for spec in specs:
             yield spec, fn(spec)
+
+
+class ProcessExecutor:
+    """Runs specs in ``jobs`` worker processes on this machine (``concurrent.futures``, spawn start
+    method: a forked child of a process that has run torch's thread pools can deadlock). Each worker
+    loads its own plugin host once; results come back as they finish. Small GANs use one core each,
+    so on a 2-core machine two jobs nearly double a sweep's throughput."""
+
+    def __init__(self, jobs: int, plugin_selection: dict[str, Any] | None = None):
+        self.jobs = int(jobs)
+        self.selection = dict(plugin_selection or {})
+
+    def map(self, fn: Callable[[RunSpec], dict], specs: list[RunSpec]) -> Iterable[tuple[RunSpec, dict]]:
+        import concurrent.futures
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_worker_init,
+                                                    initargs=(self.selection,)) as pool:
+            futures = {pool.submit(_worker_run, fn, spec): spec for spec in specs}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+_WORKER_HOST = None
+
+
+def _worker_init(selection: dict[str, Any]) -> None:
+    global _WORKER_HOST
+    from ganbench import plugins
+    _WORKER_HOST = plugins.load(**selection)
+
+
+def _worker_run(fn: Callable[..., dict], spec: RunSpec) -> dict:
+    return fn(spec, host=_WORKER_HOST)
 
 
 class RayExecutor:

@@ -63,6 +63,48 @@ def test_kimg_budget_stops_at_the_first_step_past_the_target(tmp_path, host):
     assert result["images_shown"] - per_step < 1000 <= result["images_shown"]
 
 
+def test_parallel_jobs_give_the_same_runs_as_one_process(tmp_path):
+    args = ["run", "--arch", "mlp", "--loss", "nonsaturating", "--loss", "hinge", "--dataset", "ring8",
+            "--seeds", "0,1", "--budget", "steps=20", "--hparam", "batch_size=32", "--metric", "mode_coverage",
+            "--threads", "1", "--quiet", "--json"]
+    hashes = []
+    for jobs, folder in (("1", "serial"), ("2", "parallel")):
+        proc = run_cli(*args, "--jobs", jobs, "--results-dir", str(tmp_path / folder))
+        assert proc.returncode == 0, proc.stderr
+        runs = json.loads(proc.stdout)["runs"]
+        assert len(runs) == 4 and all(r["status"] == "completed" for r in runs)
+        hashes.append({Path(r["dir"]).name: json.loads((Path(r["dir"]) / "result.json").read_text())["weights_hash"]
+                       for r in runs})
+    assert hashes[0] == hashes[1]
+
+
+def test_kimg_budget_counts_every_batch_a_technique_draws(tmp_path, host):
+    # Unrolling draws `unrolling_steps` extra real batches per step; a formula of batch x n_critic
+    # would train 4x past the budget. The trainer's own count must stop it within one step.
+    spec = _spec(budget=Budget("kimg", 1.0), metrics=(), techniques=("unrolled",),
+                 hparams={**TINY, "unrolling_steps": 3})
+    result = runner.execute(spec, tmp_path, host=host)
+    per_step = TINY["batch_size"] * (1 + 3)
+    assert result["images_shown"] - per_step < 1000 <= result["images_shown"]
+    assert result["steps"] == math.ceil(1000 / per_step)
+    stats = store.read_jsonl(tmp_path / "runs" / spec.dirname / store.STATS)
+    assert stats[-1]["kimg"] * 1000 <= result["images_shown"]
+
+
+def test_step_cost_is_measured_once_and_read_back_from_disk(tmp_path, host, monkeypatch):
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = runner.measure_step
+    monkeypatch.setattr(runner, "measure_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    runner._STEP_COST_CACHE.clear()
+    first = runner.execute(_spec(metrics=(), seed=0), tmp_path / "a", host=host)
+    runner._STEP_COST_CACHE.clear()  # a new process: only the disk cache is left
+    second = runner.execute(_spec(metrics=(), seed=1), tmp_path / "b", host=host)
+    assert len(calls) == 1
+    assert first["flops_per_step"] == second["flops_per_step"] > 0
+    assert list((tmp_path / "cache" / "step_costs").glob("*.json"))
+
+
 def test_flop_budget_gives_equal_compute_to_architectures_of_different_cost(tmp_path, host):
     budget = Budget("flops", 4e8)
     small = runner.execute(_spec(budget=budget, metrics=(), hparams={"batch_size": 16}), tmp_path, host=host)

@@ -94,8 +94,9 @@ def build_report(results_dir: str, host: Any = None, figures: bool = True) -> Re
         facts = _dataset_facts(cls)
         groups.append(group)
         incomplete = keyed.get(tb.group_key(runs[0]), {})
-        made = [tb.leaderboard(group, runs, incomplete), tb.mode_collapse(group, runs),
-                tb.stability(group, runs, facts)]
+        made = [tb.leaderboard(group, runs, incomplete, coll.references),
+                tb.mode_collapse(group, runs, coll.references),
+                tb.stability(group, runs, facts, coll.references)]
         all_tables += [t for t in made if t is not None]
         if figures:
             from ganbench.report.figures import group_figures
@@ -103,6 +104,10 @@ def build_report(results_dir: str, host: Any = None, figures: bool = True) -> Re
             primary = tb.primary_column(cols)
             all_figures += group_figures(group, runs, primary, tb.curve_column(runs, cols, primary),
                                          _mode_centres(cls), problems)
+    # published claims of studies that declare them (<results>/studies/*.json), one group each
+    from ganbench.report.reproduce import claims_section
+    claim_groups, claim_tables = claims_section(results_dir, coll.runs, problems, [g.id for g in groups])
+    groups, all_tables = groups + claim_groups, all_tables + claim_tables
     return Report(ganbench.__version__, groups, all_tables, all_figures, len(coll.runs),
                   list(coll.incomplete), problems)
 

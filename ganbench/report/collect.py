@@ -84,11 +84,34 @@ class Run:
 
 
 @dataclasses.dataclass
+class Reference:
+    """Real held-out data scored like a generator (``<results>/references/<name>/``)."""
+
+    name: str
+    spec: dict[str, Any]            # the whole spec.json
+    result: dict[str, Any]          # the whole result.json
+
+    @property
+    def dataset(self) -> str:
+        return str((self.spec.get("spec") or {}).get("dataset"))
+
+    @property
+    def label(self) -> str:
+        split = (self.spec.get("spec") or {}).get("source_split") or "?"
+        return f"real data (held-out {split} split)"
+
+    def final(self, metric: str) -> dict[str, Any] | None:
+        rec = (self.result.get("final") or {}).get(metric)
+        return rec if isinstance(rec, dict) else None
+
+
+@dataclasses.dataclass
 class Collection:
     runs: list[Run]
     incomplete: list[str]
     problems: list[str]
     incomplete_specs: list[dict[str, Any]]  # spec.json of incomplete runs, to count them per variant
+    references: list[Reference] = dataclasses.field(default_factory=list)
 
 
 def _read_json(path: str, problems: list[str], label: str) -> Any:
@@ -163,6 +186,26 @@ def _check_result(result: Any) -> str | None:
     return None
 
 
+def collect_references(results_dir: str, problems: list[str]) -> list[Reference]:
+    """Every readable ``references/*/`` record; an unreadable one becomes a line in ``problems``."""
+    folder = os.path.join(results_dir, "references")
+    if not os.path.isdir(folder):
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(os.path.join(path, "result.json")):
+            continue
+        spec = _read_json(os.path.join(path, "spec.json"), problems, f"references/{name}/spec.json")
+        result = _read_json(os.path.join(path, "result.json"), problems, f"references/{name}/result.json")
+        if not isinstance(spec, dict) or not isinstance(result, dict) or not isinstance(result.get("final"), dict):
+            if spec is not None and result is not None:
+                problems.append(f"references/{name}: not a reference record")
+            continue
+        out.append(Reference(name, spec, result))
+    return out
+
+
 def collect_runs(results_dir: str) -> Collection:
     runs_dir = os.path.join(results_dir, "runs")
     runs: list[Run] = []
@@ -202,7 +245,7 @@ def collect_runs(results_dir: str) -> Collection:
             continue
         curves = _read_curves(os.path.join(path, "metrics.jsonl"), problems, f"{name}/metrics.jsonl")
         runs.append(Run(name, path, spec, result, curves))
-    return Collection(runs, incomplete, problems, incomplete_specs)
+    return Collection(runs, incomplete, problems, incomplete_specs, collect_references(results_dir, problems))
 
 
 def finite(x: Any) -> bool:

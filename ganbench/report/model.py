@@ -55,6 +55,9 @@ class Table:
     rows: list[list[Cell]]
     provenance: list[tuple[str, list[str]]]  # (what, distinct values found in the runs)
     notes: list[str]
+    # The first ``reference_rows`` rows are not variants (real held-out data, quoted paper numbers):
+    # read against, never ranked, never marked best.
+    reference_rows: int = 0
 
     def column_index(self, key: str) -> int:
         return [c.key for c in self.columns].index(key)
@@ -66,6 +69,7 @@ class Table:
             "rows": [{c.key: cell.to_dict() for c, cell in zip(self.columns, row)} for row in self.rows],
             "provenance": [{"key": k, "values": list(v)} for k, v in self.provenance],
             "notes": list(self.notes),
+            "reference_rows": self.reference_rows,
         }
 
 

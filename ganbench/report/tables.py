@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ganbench.api import PRIMARY_METRICS, primary_metric
 from ganbench.report import aggregate as agg
-from ganbench.report.collect import Run
+from ganbench.report.collect import Reference, Run
 from ganbench.report.model import BEST, TIE, Cell, Column, Group, Table
 from ganbench.report.stability import LAST_K, curve_stats, failure_reason
 
@@ -43,7 +43,7 @@ class MetricColumn:
     key: str
     label: str
     protocol: Protocol
-    higher_is_better: bool
+    higher_is_better: bool | None   # None: not ranked (a metric whose ideal is a middle value)
     runs: int   # how many completed runs report it (the primary is the most widely reported)
 
 
@@ -125,11 +125,14 @@ def make_rows(runs: list[Run]) -> list[Row]:
 
 def metric_columns(runs: list[Run]) -> list[MetricColumn]:
     seen: dict[Protocol, list[bool]] = {}
+    ideal_valued: set[Protocol] = set()
     for run in runs:
         if not run.ok:
             continue
         for name, rec in sorted(run.final_metrics().items()):
             seen.setdefault(_protocol(rec, name), []).append(bool(rec.get("higher_is_better")))
+            if is_number((rec.get("extra") or {}).get("ideal")):
+                ideal_valued.add(_protocol(rec, name))
     names: dict[str, list[Protocol]] = {}
     for p in seen:
         names.setdefault(p.name, []).append(p)
@@ -149,8 +152,9 @@ def metric_columns(runs: list[Run]) -> list[MetricColumn]:
                 label = f"{name} ({', '.join(parts)})"
                 key = slug(f"{name}@{'-'.join(parts)}")
             flags = seen[p]
-            # the record says which way is better; a majority vote guards against one odd record
-            hib = sum(flags) * 2 > len(flags)
+            # the record says which way is better; a majority vote guards against one odd record.
+            # A metric with an ideal value in the middle (data-copying C_T: 0) ranks nothing.
+            hib = None if p in ideal_valued else sum(flags) * 2 > len(flags)
             cols.append(MetricColumn(key, label, p, hib, len(flags)))
     return cols
 
@@ -193,8 +197,109 @@ def metric_values(runs: list[Run], col: MetricColumn) -> list[float]:
 
 
 def stat_cell(values: list[float], seeds: int | None = None) -> Cell:
+    """Mean ± std of the finite values; values that are NaN (a metric undefined for that seed, e.g.
+    reverse KL with no high-quality sample) are counted and said, never silently dropped."""
     s = agg.summarize(values)
-    return Cell(agg.fmt_summary(s, seeds), s.mean, s.std, s.n)
+    undefined = sum(1 for v in values if isinstance(v, float) and not math.isfinite(v))
+    if not undefined:
+        return Cell(agg.fmt_summary(s, seeds), s.mean, s.std, s.n)
+    if s.mean is None:
+        return Cell(f"undefined ({undefined} of {undefined})" if undefined > 1 else "undefined", None)
+    return Cell(f"{agg.fmt_summary(s)} (n={s.n}, {undefined} undefined)", s.mean, s.std, s.n)
+
+
+def undefined_notes(label: str, runs: list[Run], col: MetricColumn) -> list[str]:
+    """Why a column's value is undefined for some seeds of a row (the metric records the reason)."""
+    reasons: dict[str, int] = {}
+    for run in runs:
+        rec = run.final(col.protocol.name) if run.ok else None
+        if rec is None or _protocol(rec, col.protocol.name) != col.protocol:
+            continue
+        value = rec.get("value")
+        if value is None or (is_number(value) and not math.isfinite(value)):
+            why = str((rec.get("extra") or {}).get("skipped") or "no reason recorded")
+            reasons[why] = reasons.get(why, 0) + 1
+    return [f"{col.label} is undefined for {n} seed(s) of {label}: {why}." for why, n in sorted(reasons.items())]
+
+
+def warn_threshold(runs: list[Run], col: MetricColumn) -> float | None:
+    """The level above which the metric itself says a row deserves a flag (``extra["warn_above"]``)."""
+    for run in runs:
+        rec = run.final(col.protocol.name) if run.ok else None
+        if rec is not None and _protocol(rec, col.protocol.name) == col.protocol:
+            level = (rec.get("extra") or {}).get("warn_above")
+            if is_number(level):
+                return float(level)
+    return None
+
+
+FLAG = "⚠"
+
+
+def flag_cells(table: Table, cols: list[MetricColumn | None], runs: list[Run], offset: int) -> None:
+    """Append FLAG to variant cells whose mean exceeds their metric's own warning level."""
+    for j, col in enumerate(cols):
+        if col is None:
+            continue
+        level = warn_threshold(runs, col)
+        if level is None:
+            continue
+        flagged = 0
+        for row in table.rows[table.reference_rows:]:
+            cell = row[offset + j]
+            if cell.value is not None and math.isfinite(cell.value) and cell.value > level:
+                cell.text += f" {FLAG}"
+                flagged += 1
+        if flagged:
+            table.notes.append(f"{FLAG} in {col.label}: above {level:g}, the level its metric documents as a "
+                               "warning (for memorized_percent: the generator reproduces training samples).")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real-data reference rows
+
+def matching_references(references: list[Reference], dataset: str) -> list[Reference]:
+    return [r for r in references if r.dataset == dataset]
+
+
+def reference_cell(references: list[Reference], col: MetricColumn) -> Cell:
+    """The reference's value under exactly ``col``'s protocol (same name, extractor, N, split)."""
+    for ref in references:
+        rec = ref.final(col.protocol.name)
+        if rec is None or _protocol(rec, col.protocol.name) != col.protocol:
+            continue
+        value = rec.get("value")
+        if not is_number(value):
+            return Cell(agg.DASH)
+        if not math.isfinite(value):
+            return Cell("undefined")
+        return Cell(agg.fmt_number(float(value)), float(value))
+    return Cell(agg.DASH)
+
+
+def reference_label(references: list[Reference]) -> str:
+    return references[0].label if references else "real data"
+
+
+REFERENCE_NOTE = ("The first row scores held-out real data with the same metric code, N and reference split "
+                  "as the variants: read every row against it (the floor for distances, the ceiling for "
+                  "coverage). It is not ranked.")
+
+
+def selected_values(runs: list[Run], col: MetricColumn) -> list[float]:
+    """Values of ``col`` for the generator selected on the val split, scored on ``col``'s split."""
+    out = []
+    for run in runs:
+        selected = (run.result.get("selected") or {}) if run.ok else {}
+        rec = (selected.get("metrics") or {}).get(col.protocol.name)
+        if isinstance(rec, dict) and _protocol(rec, col.protocol.name) == col.protocol and is_number(rec.get("value")):
+            out.append(float(rec["value"]))
+    return out
+
+
+def selected_steps(runs: list[Run]) -> Cell:
+    steps = [(r.result.get("selected") or {}).get("step") for r in runs if r.ok]
+    return _distinct_count(steps, lambda x: f"{x:.0f}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -204,7 +309,8 @@ def mark_best(table: Table) -> None:
     for j, col in enumerate(table.columns):
         if col.higher_is_better is None:
             continue
-        cells = [row[j] for row in table.rows if row[j].value is not None and math.isfinite(row[j].value)]
+        cells = [row[j] for row in table.rows[table.reference_rows:]
+                 if row[j].value is not None and math.isfinite(row[j].value)]
         if len({c.value for c in cells}) < 2:
             continue  # a column where every row agrees has no best worth pointing at
         pick = max if col.higher_is_better else min
@@ -256,7 +362,8 @@ def provenance(group: Group, runs: list[Run], cols: list[MetricColumn], extra: l
         ("extractor", _distinct(f"{c.protocol.name}: {c.protocol.extractor or 'none'}" for c in cols)),
         ("samples", _distinct(f"{c.protocol.name}: {c.protocol.num_samples}" for c in cols)),
         ("reference split", _distinct(c.protocol.reference_split or "none" for c in cols)),
-        ("checkpoint", ["final (metrics of the last step, from result.json 'final')"]),
+        ("checkpoint", ["final generator, and the one selected on the val split (column 'selected'); "
+                        "both scored on the reference split"]),
         ("device", _distinct(f"{i.get('device')} {i.get('precision')}, threads={i.get('threads')}" for i in inner)),
         ("cpu", _distinct(e.get("cpu") for e in env)),
         ("gpu", _distinct(e.get("gpu") or "none" for e in env)),
@@ -284,27 +391,38 @@ def _distinct_count(values: list[Any], fmt: Callable[[float], str]) -> Cell:
     return Cell(text, xs[0])
 
 
-def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int]) -> Table:
+def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
+                references: list[Reference] = ()) -> Table:
     cols = metric_columns(runs)
     primary = primary_column(cols)
     if primary is not None:  # the ranking metric leads
         cols = [primary] + [c for c in cols if c is not primary]
+    refs = matching_references(list(references), group.dataset)
+    has_selected = primary is not None and any(selected_values([r], primary) for r in runs)
     kinds = _distinct(r.result.get("memory_kind") for r in runs if r.ok and r.result.get("memory_kind"))
     mem_ranked = len(kinds) <= 1
+    selected_cols = ([Column("selected", f"{primary.label} selected on val", primary.higher_is_better, "stat"),
+                      Column("selected_step", "selected at step", None, "number")] if has_selected else [])
+    metric_cols = [Column(c.key, c.label, c.higher_is_better, "stat") for c in cols]
     columns = ([Column("variant", "variant"), Column("seeds", "seeds", None, "number")]
-               + [Column(c.key, c.label, c.higher_is_better, "stat") for c in cols]
+               + metric_cols[:1] + selected_cols + metric_cols[1:]
                + [Column("train_images_per_second", "train img/s", True, "stat"),
                   Column("peak_memory", "peak memory" + (f" ({kinds[0]})" if len(kinds) == 1 else " (mixed kinds)"),
                          False if mem_ranked else None, "stat"),
                   Column("params", "params G / D", None, "text"),
                   Column("flops_per_step", "FLOPs/step", None, "number"),
                   Column("status", "status", None, "text")])
-    built = []
+    built, undefined = [], []
     for row in make_rows(runs):
         done = row.completed
         seeds = len(done)
-        cells = [Cell(row.label), Cell(str(seeds), float(seeds), n=seeds)]
-        cells += [stat_cell(metric_values(row.runs, c), seeds) for c in cols]
+        metric_cells = [stat_cell(metric_values(row.runs, c), seeds) for c in cols]
+        for c in cols:
+            undefined += undefined_notes(row.label, row.runs, c)
+        cells = [Cell(row.label), Cell(str(seeds), float(seeds), n=seeds)] + metric_cells[:1]
+        if has_selected:
+            cells += [stat_cell(selected_values(row.runs, primary), seeds), selected_steps(row.runs)]
+        cells += metric_cells[1:]
         cells.append(stat_cell([(r.result.get("throughput") or {}).get("train_images_per_second") for r in done],
                                seeds))
         mem = agg.summarize([r.result.get("peak_memory_bytes") for r in done])
@@ -317,6 +435,13 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int]) -> Ta
         built.append((row, cells))
     j = columns.index(next(c for c in columns if primary and c.key == primary.key)) if primary else None
     built = sort_rows(built, j, primary.higher_is_better if primary else None)
+    reference = []
+    if refs:
+        ref_metric = [reference_cell(refs, c) for c in cols]
+        ref_cells = [Cell(reference_label(refs)), Cell(agg.DASH)] + ref_metric[:1]
+        ref_cells += [Cell(agg.DASH), Cell(agg.DASH)] if has_selected else []
+        ref_cells += ref_metric[1:] + [Cell(agg.DASH)] * 4 + [Cell("reference")]
+        reference = [ref_cells]
     notes = [
         f"One row per variant; cells are mean ± std over completed seeds. Sorted by "
         f"{primary.label if primary else 'variant'}"
@@ -324,16 +449,32 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int]) -> Ta
         "Diverged and failed runs are excluded from every mean (see the status column and the stability table).",
         MARK_NOTE,
     ]
+    if refs:
+        notes.insert(0, REFERENCE_NOTE)
+    if has_selected:
+        notes.append(f"'{primary.label} selected on val': the generator of the evaluation with the best val "
+                     f"{primary.protocol.name} (ties go to the later step), scored on the same split as the final "
+                     "one; the leading column is the final generator. Ranking uses the final generator.")
     if not mem_ranked:
         notes.append("Peak memory mixes measurement kinds (" + ", ".join(kinds) + "): not ranked.")
+    notes += undefined
     extra = [("memory", kinds)] if kinds else []
+    extra += [("real-data reference", [f"{ref.name}: " + "; ".join(ref.result.get("drawn") or [])
+                                       for ref in refs])] if refs else []
     table = Table(f"leaderboard-{group.id}", "leaderboard", group.id, f"Leaderboard: {group.title}",
-                  columns, [c for _, c in built], provenance(group, runs, cols, extra), notes)
+                  columns, reference + [c for _, c in built], provenance(group, runs, cols, extra), notes,
+                  reference_rows=len(reference))
     mark_best(table)
+    flag_cells(table, metric_cols_after_selected(cols, has_selected), runs, offset=2)
     return table
 
 
-def mode_collapse(group: Group, runs: list[Run]) -> Table | None:
+def metric_cols_after_selected(cols: list[MetricColumn], has_selected: bool) -> list:
+    """``cols`` laid out as the leaderboard places them: None stands for the two selected columns."""
+    return cols[:1] + ([None, None] if has_selected else []) + cols[1:]
+
+
+def mode_collapse(group: Group, runs: list[Run], references: list[Reference] = ()) -> Table | None:
     cols = [c for c in metric_columns(runs) if c.protocol.name in MODE_COLLAPSE_METRICS]
     if not cols:
         return None
@@ -348,15 +489,22 @@ def mode_collapse(group: Group, runs: list[Run]) -> Table | None:
         cells += [stat_cell(metric_values(row.runs, c), seeds) for c in cols]
         built.append((row, cells))
     built = sort_rows(built, 2, cols[0].higher_is_better)
-    notes = [f"Mode coverage of the final generator, mean ± std over completed seeds; sorted by {cols[0].label}.",
-             MARK_NOTE]
+    refs = matching_references(list(references), group.dataset)
+    reference = [[Cell(reference_label(refs)), Cell(agg.DASH)] + [reference_cell(refs, c) for c in cols]] if refs else []
+    notes = ([REFERENCE_NOTE] if refs else []) + [
+        f"Mode coverage of the final generator, mean ± std over completed seeds; sorted by {cols[0].label}.",
+        MARK_NOTE]
+    for row, _ in built:
+        for c in cols:
+            notes += undefined_notes(row.label, row.runs, c)
     table = Table(f"mode_collapse-{group.id}", "mode_collapse", group.id, f"Mode collapse: {group.title}",
-                  columns, [c for _, c in built], provenance(group, runs, cols), notes)
+                  columns, reference + [c for _, c in built], provenance(group, runs, cols), notes,
+                  reference_rows=len(reference))
     mark_best(table)
     return table
 
 
-def stability(group: Group, runs: list[Run], facts: DatasetFacts) -> Table | None:
+def stability(group: Group, runs: list[Run], facts: DatasetFacts, references: list[Reference] = ()) -> Table | None:
     cols = metric_columns(runs)
     primary = primary_column(cols)
     if primary is None:
@@ -400,7 +548,12 @@ def stability(group: Group, runs: list[Run], facts: DatasetFacts) -> Table | Non
                  stat_cell([c.best_final_gap for c in curves], seeds)]
         built.append((row, cells))
     built = sort_rows(built, 5, hib)
-    notes = [
+    refs = matching_references(list(references), group.dataset)
+    reference = []
+    if refs:
+        ref_cell = reference_cell(refs, primary)
+        reference = [[Cell(reference_label(refs))] + [Cell(agg.DASH)] * 4 + [ref_cell] + [Cell(agg.DASH)] * 5]
+    notes = ([REFERENCE_NOTE] if refs else []) + [
         f"Primary metric: {primary.label} ({'higher' if hib else 'lower'} is better); mean, std (ddof=1) and "
         "IQR over completed seeds with a finite value.",
         "Failure rate = runs that diverged, failed, ended with a non-finite primary metric"
@@ -412,6 +565,7 @@ def stability(group: Group, runs: list[Run], facts: DatasetFacts) -> Table | Non
         MARK_NOTE,
     ]
     table = Table(f"stability-{group.id}", "stability", group.id, f"Stability: {group.title}",
-                  columns, [c for _, c in built], provenance(group, runs, [primary]), notes)
+                  columns, reference + [c for _, c in built], provenance(group, runs, [primary]), notes,
+                  reference_rows=len(reference))
     mark_best(table)
     return table

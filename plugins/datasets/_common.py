@@ -128,8 +128,15 @@ class GaussianMixture2D(Dataset):
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         check_split(self.name, split)
-        rng = np.random.default_rng(split_seed(self.name, split))
-        n = self.sizes[split]
+        return self._points(self.sizes[split], np.random.default_rng(split_seed(self.name, split)))
+
+    def draw(self, split: str, n: int, seed: int = 0):
+        """Fresh points of the mixture (never in any split), any ``n``."""
+        check_split(self.name, split)
+        x, y = self._points(n, np.random.default_rng([split_seed(self.name, f"draw:{split}"), int(seed)]))
+        return x, y, f"{n} fresh samples of the mixture"
+
+    def _points(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         means = self.modes.numpy().astype(np.float64)
         component = rng.integers(len(means), size=n)
         points = means[component] + self.mode_std * rng.standard_normal((n, 2))
