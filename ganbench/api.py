@@ -268,7 +268,7 @@ class MetricValue:
 
 #: What a run's checkpoint is selected on and a leaderboard is sorted by, in order of preference
 #: ("fid_*" stands for any other FID, by name).
-PRIMARY_METRICS = ("fid_inception", "fid_lenet", "fid_*", "modes", "stacked_modes", "classes_covered")
+PRIMARY_METRICS = ("fid_inception", "fid_lenet", "modes", "stacked_modes", "fid_*", "classes_covered")
 
 
 def primary_metric(names) -> str | None:
