@@ -311,6 +311,13 @@ class Metric(Plugin):
     """Measures a generator. One plugin may report several values (FID, KID, IS, P/R in one pass)."""
 
     @classmethod
+    def availability(cls) -> str | None:
+        """``None`` if what the metric needs besides the data (pretrained weights) is on this machine,
+        else one line saying how to get it. Must not touch the network; ``supports`` should return
+        this reason too."""
+        return None
+
+    @classmethod
     def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
         return None
 

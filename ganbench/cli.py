@@ -249,6 +249,9 @@ def list_(ctx, kind, as_json):
                 row.update(shape=list(info.shape), classes=info.num_classes, modes=info.num_modes,
                            size=dict(cls.sizes) if cls.sizes else None,
                            embedded=cls.embedded, available=reason is None, how_to_get=reason)
+            elif kind == "metrics":
+                reason = cls.availability()  # pretrained weights on disk; never downloads
+                row.update(available=reason is None, how_to_get=reason)
             rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -259,6 +262,8 @@ def list_(ctx, kind, as_json):
             sizes = "/".join(str(n) for n in row["size"].values()) if row["size"] else "?"
             extra = f"\t{'x'.join(map(str, row['shape']))}\tclasses={row['classes']}\ttrain/val/test={sizes}\t" + \
                     ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
+        elif kind == "metrics":
+            extra = "\t" + ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
         click.echo(f"{row['name']}\t{row['description']}{extra}")
 
 

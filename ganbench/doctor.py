@@ -190,6 +190,28 @@ def check_precision(precision: str, device: str, force: bool = False) -> str | N
     return problem
 
 
+# ------------------------------------------------------------------------------ feature extractors
+FEATURE_EXTRACTORS = (  # doctor key, metric plugin module, its weights lookup
+    ("extractor_inception", "ganbench_plugins.metrics.inception_fidelity", "inception_weights"),
+    ("extractor_dinov2", "ganbench_plugins.metrics.dinov2_fidelity", "dinov2_weights"),
+    ("extractor_clip", "ganbench_plugins.metrics.clip_fidelity", "clip_weights"),
+)
+
+
+def feature_extractors() -> list[tuple[str, str]]:
+    """One row per pretrained feature extractor: "available at PATH" or "unavailable: how to get it".
+
+    The weights are looked up exactly as the metric plugins look them up (their environment variable,
+    then the cache a library's downloader writes to), with no network access and no torch import."""
+    import importlib
+
+    rows = []
+    for key, module, lookup in FEATURE_EXTRACTORS:
+        path, reason = getattr(importlib.import_module(module), lookup)()
+        rows.append((key, f"available at {path}" if path else f"unavailable: {reason}"))
+    return rows
+
+
 # ------------------------------------------------------------------------------------------ report
 def _cuda_summary() -> str:
     import torch
@@ -243,7 +265,7 @@ def _verdicts(device: str, native_cpu_bf16: bool) -> list[tuple[str, str]]:
 
 def report() -> list[tuple[str, str]]:
     """What this machine offers, as (key, value) pairs in display order. Verdicts are for the device
-    that ``--device auto`` picks."""
+    that ``--device auto`` picks; the last rows say which feature extractors have weights here."""
     import torch
 
     from ganbench import __version__
@@ -271,4 +293,4 @@ def report() -> list[tuple[str, str]]:
     ]
     if hasattr(os, "sched_getaffinity"):
         rows.append(("cpus_usable", str(len(os.sched_getaffinity(0)))))
-    return rows + _verdicts(device, native)
+    return rows + _verdicts(device, native) + feature_extractors()

@@ -139,5 +139,6 @@ def evaluate(metrics: list[Metric], ctx: EvaluationContext, split: str
         seconds = round(time.perf_counter() - start, 3)
         for v in produced:
             v.extra.setdefault("seconds", seconds)
+            v.extra.setdefault("metric", name)  # which plugin produced it: the report explains each one
         values.extend(produced)
     return values, errors

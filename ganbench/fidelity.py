@@ -1,7 +1,7 @@
 """FID, KID, IS and precision/recall through torch-fidelity 0.4.0, with its traps handled.
 
-One entry point, :func:`fidelity_metrics`, used by the ``lenet_fidelity`` and ``inception_fidelity``
-metric plugins. The traps (measured; see notes/environment.md and notes/metrics-protocols.md §1):
+One entry point, :func:`fidelity_metrics`, used by the ``lenet_fidelity``, ``inception_fidelity``,
+``dinov2_fidelity`` and ``clip_fidelity`` metric plugins. The traps (measured; see notes/environment.md and notes/metrics-protocols.md §1):
 
 * ``cuda=True`` is torch-fidelity's default; we pass ``cuda`` from the context's device.
 * ``save_cpu_ram=True``: otherwise 4 DataLoader workers start on a 2-core box and precision/recall
@@ -96,7 +96,7 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
                      extractor_label: str | None = None, extractor_id: str | None = None,
                      weights_path: str | None = None, feature_dim: int | None = None,
                      isc: bool = True, fid: bool = True, kid: bool = True, prc: bool = True,
-                     batch_size: int = 64, extra: dict | None = None) -> list[MetricValue]:
+                     batch_size: int = 64, extra: dict | None = None, fid_name: str = "fid") -> list[MetricValue]:
     """Compute the requested metrics of ``ctx``'s generator against ``split``.
 
     :param extractor: a name registered in torch-fidelity's feature-extractor registry.
@@ -111,6 +111,8 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
         ``None`` means "download").
     :param feature_dim: width of the FID features, to flag rank-deficient covariances.
     :param extra: added to every value's ``extra`` (e.g. the evaluator's accuracy).
+    :param fid_name: prefix of the Fréchet distance's name: ``fd`` gives ``fd_<key>`` (FD_DINOv2, FD_CLIP:
+        the literature keeps "FID" for Inception features).
     """
     import torch_fidelity
 
@@ -175,7 +177,7 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
             fid_extra["note"] = "raw value below 0: the two sets are equal up to round-off"
         if feature_dim is not None and min(n, n_ref) <= feature_dim:
             fid_extra["rank_deficient"] = True
-        out.append(value("fid", res[torch_fidelity.KEY_METRIC_FID], False, **fid_extra))
+        out.append(value(fid_name, res[torch_fidelity.KEY_METRIC_FID], False, **fid_extra))
     if kid:
         out.append(value("kid", res[torch_fidelity.KEY_METRIC_KID_MEAN], False,
                          std=res[torch_fidelity.KEY_METRIC_KID_STD], subset_size=kid_subset, subsets=kid_subsets))

@@ -143,6 +143,12 @@ def steps_for_budget(spec: RunSpec, images_per_step: int, flops_per_step: int | 
     return None
 
 
+def evaluation_steps(planned: int, evaluations: int) -> frozenset[int]:
+    """``evaluations`` steps spread evenly over ``planned`` steps, the last one on step ``planned``."""
+    count = max(int(evaluations), 1)
+    return frozenset(max(1, round(k * planned / count)) for k in range(1, count + 1))
+
+
 def _reset_peak_memory(device: str) -> None:
     """Start this run's peak-memory count from here, so runs of one sweep do not inherit earlier peaks."""
     if device.startswith("cuda"):
@@ -305,8 +311,14 @@ class _Run:
         target_images = spec.budget.value * 1000 if spec.budget.kind == "kimg" else None
         resumed = self.try_resume()
         planned = self.max_steps or 10_000
-        eval_every = spec.eval_every or max(1, planned // max(spec.evaluations, 1))
-        checkpoint_every = spec.checkpoint_every or eval_every
+        if spec.eval_every:
+            due = lambda step, every=spec.eval_every: step % every == 0  # noqa: E731
+        else:
+            # `evaluations` points spread evenly with the last on the final step, where the test-split
+            # evaluation happens anyway (planned // E would put it one step short, e.g. 3999 of 4000).
+            points = evaluation_steps(planned, spec.evaluations)
+            due = points.__contains__
+        checkpoint_due = (lambda step: step % spec.checkpoint_every == 0) if spec.checkpoint_every else due
         if not resumed:
             self.host.pm.hook.ganbench_run_start(spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))
 
@@ -342,14 +354,14 @@ class _Run:
                     "step": step, "kimg": trainer.images_shown / 1000, "loss_d": float(last["loss_d"]),
                     "loss_g": float(last["loss_g"]), "time": round(self.train_seconds, 3),
                     "images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None})
-            if step % eval_every == 0 and spec.metrics:
+            if due(step) and spec.metrics:
                 values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "val")
                 self.log_metrics(values, "val", step)
                 self.save_grid(ctx, f"samples/step_{step:06d}.png")
                 self.select(values, step)
                 if bar and values:
                     bar.set_postfix({values[0].name: f"{values[0].value:.3g}"})
-            if step % checkpoint_every == 0:
+            if checkpoint_due(step):
                 self.save_checkpoint()
         if bar:
             bar.close()

@@ -132,9 +132,15 @@ def test_an_exact_mixture_generator_scores_every_mode_through_run_and_report(tmp
                                            "--threads", "1", "--results-dir", str(results)], obj={})
     assert out.exit_code == 0, out.output
     out = CliRunner().invoke(cli_mod.cli, ["report", "--results-dir", str(results), "--format", "json",
-                                           "--out", str(tmp_path / "lb")], obj={})
+                                           "--format", "html", "--out", str(tmp_path / "lb")], obj={})
     assert out.exit_code == 0, out.output
     report = json.loads((tmp_path / "lb" / "report.json").read_text())
+    # Each metric is explained in one line with its paper, from the plugin's own declaration.
+    notes = {m["metric"]: m for m in report["metrics"]}
+    assert notes["mode_coverage"]["values"] == ["hq_percent", "modes", "reverse_kl"]
+    assert "VEEGAN" in notes["mode_coverage"]["paper"]
+    html = (tmp_path / "lb" / "report.html").read_text()
+    assert 'id="metrics"' in html and "Srivastava et al. 2017" in html
     for dataset, modes in (("ring8", 8), ("grid25", 25)):
         tables = [t for t in report["tables"] if t["group"].startswith(dataset)]
         assert {t["kind"] for t in tables} >= {"leaderboard", "mode_collapse", "stability"}

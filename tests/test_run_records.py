@@ -105,5 +105,7 @@ def test_primary_metric_order():
     assert primary_metric(["classes_covered", "fid_lenet", "kid_lenet"]) == "fid_lenet"
     assert primary_metric(["fid_lenet", "fid_inception"]) == "fid_inception"
     assert primary_metric(["hq_percent", "modes", "reverse_kl"]) == "modes"
-    assert primary_metric(["fid_zz", "fid_aa", "modes"]) == "fid_aa"
+    # A mode count outranks any other FID: on the ring, fid_infinity_raw must not select checkpoints.
+    assert primary_metric(["fid_zz", "fid_aa", "modes"]) == "modes"
+    assert primary_metric(["fid_zz", "fid_aa", "classes_covered"]) == "fid_aa"
     assert primary_metric(["my_metric"]) == "my_metric" and primary_metric([]) is None

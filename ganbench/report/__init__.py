@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ganbench.report.collect import Run, collect_runs
-from ganbench.report.model import BEST, TIE, Cell, Column, Figure, Group, Report, Table
+from ganbench.report.model import BEST, TIE, Cell, Column, Figure, Group, MetricNote, Report, Table
 from ganbench.report.tables import DatasetFacts
 
 __all__ = ["build_report", "write_report", "write_figures", "Report", "Table", "Column", "Cell", "Figure",
@@ -109,7 +109,26 @@ def build_report(results_dir: str, host: Any = None, figures: bool = True) -> Re
     claim_groups, claim_tables = claims_section(results_dir, coll.runs, problems, [g.id for g in groups])
     groups, all_tables = groups + claim_groups, all_tables + claim_tables
     return Report(ganbench.__version__, groups, all_tables, all_figures, len(coll.runs),
-                  list(coll.incomplete), problems)
+                  list(coll.incomplete), problems, metric_notes(coll.runs, host))
+
+
+def metric_notes(runs, host) -> list[MetricNote]:
+    """One line per metric plugin whose values appear in ``runs``: its description and paper, read from
+    the plugin's own declaration (values record which plugin made them in ``extra["metric"]``)."""
+    produced: dict[str, set[str]] = {}
+    for run in runs:
+        for name, rec in run.final_metrics().items():
+            plugin = (rec.get("extra") or {}).get("metric")
+            if isinstance(plugin, str):
+                produced.setdefault(plugin, set()).add(name)
+    notes = []
+    for plugin in sorted(produced):
+        try:
+            cls = host.metrics.get(plugin)
+        except Exception:  # a plugin uninstalled since the run: its values stay, unexplained
+            continue
+        notes.append(MetricNote(plugin, sorted(produced[plugin]), cls.describe(), cls.paper))
+    return notes
 
 
 def write_figures(report: Report, out_dir: str) -> list[str]:

@@ -103,6 +103,19 @@ class Group:
 
 
 @dataclasses.dataclass
+class MetricNote:
+    """One line explaining a metric plugin that produced values in the report, with its paper."""
+
+    metric: str                  # the plugin's name
+    values: list[str]            # the value names it produced (table columns)
+    description: str
+    paper: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
 class Report:
     ganbench_version: str
     groups: list[Group]
@@ -111,6 +124,7 @@ class Report:
     runs: int                    # run directories with a readable result
     incomplete: list[str]        # run directories with no result.json yet (running or killed)
     problems: list[str]          # malformed files, one line each, "<run dir>/<file>: <what>"
+    metrics: list[MetricNote] = dataclasses.field(default_factory=list)
 
     def tables_of(self, group: str) -> list[Table]:
         return [t for t in self.tables if t.group == group]
@@ -127,4 +141,5 @@ class Report:
             "groups": [g.to_dict() for g in self.groups],
             "tables": [t.to_dict() for t in self.tables],
             "figures": [f.to_dict() for f in self.figures],
+            "metrics": [m.to_dict() for m in self.metrics],
         }

@@ -57,11 +57,15 @@ class InceptionFidelity(Metric):
         self.max_reference = max_reference
 
     @classmethod
+    def availability(cls) -> str | None:
+        path, reason = inception_weights()
+        return None if path else reason
+
+    @classmethod
     def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
         if not data.is_image or len(data.shape) != 3 or data.shape[0] not in (1, 3):
             return f"needs grey or RGB images, {dataset_name} has shape {tuple(data.shape)}"
-        path, reason = inception_weights()
-        return None if path else reason
+        return cls.availability()
 
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.fidelity import fidelity_metrics, file_sha256, to_uint8_rgb

@@ -158,6 +158,11 @@ class Html(ReportFormat):
                         f'<img src="data:image/png;base64,{data}" alt="{esc(fig.title)}">',
                         f"<figcaption><b>{esc(fig.title)}.</b> {esc(fig.caption)}</figcaption>", "</figure>"]
             out.append("</section>")
+        if report.metrics:
+            out += ['<section id="metrics">', "<h2>Metrics</h2>", '<ul class="metrics">']
+            out += [f"<li><b>{esc(', '.join(m.values))}</b> ({esc(m.metric)}): {esc(m.description)}"
+                    + (f" <i>{esc(m.paper)}</i>" if m.paper else "") + "</li>" for m in report.metrics]
+            out += ["</ul>", "</section>"]
         if report.incomplete or report.problems:
             out += ['<section id="collection">', "<h2>Collection</h2>", '<ul class="problems">']
             out += [f"<li>incomplete (no result.json): {esc(n)}</li>" for n in report.incomplete]

@@ -59,6 +59,11 @@ class Markdown(ReportFormat):
             for fig in report.figures_of(group.id):
                 lines += [f"#### {md_escape(fig.title)}", "",
                           f"![{md_escape(fig.title)}](figures/{fig.filename})", "", md_escape(fig.caption), ""]
+        if report.metrics:
+            lines += ["## Metrics", ""]
+            lines += [f"- **{md_escape(', '.join(m.values))}** ({md_escape(m.metric)}): {md_escape(m.description)}"
+                      + (f" {md_escape(m.paper)}" if m.paper else "") for m in report.metrics]
+            lines.append("")
         if report.incomplete or report.problems:
             lines += ["## Collection", ""]
             lines += [f"- incomplete (no result.json): {md_escape(n)}" for n in report.incomplete]
