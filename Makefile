@@ -30,9 +30,15 @@ leaderboard: setup
 test: setup browser
 	$(BIN)/python -m pytest -q
 
-## Training-step throughput of the built-in architectures (pytest-benchmark; not part of `make test`).
+## Training-step throughput of the built-in architectures and the table of speed ratios (harness / hand-written,
+## ganbench / reference DCGAN-64, bf16 / fp32, vectorised / sequential), printed last (pytest-benchmark; not
+## part of `make test`). Every number, with img/s and the machine, is also in .benchmarks/latest.json.
+## BENCHMARK_ARGS passes more pytest options, e.g. BENCHMARK_ARGS='-k reference'.
+BENCHMARK_ARGS ?=
 benchmark: setup
-	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only -p no:cacheprovider
+	@mkdir -p .benchmarks
+	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only -p no:cacheprovider \
+		--benchmark-columns=min,median,max,rounds --benchmark-json=.benchmarks/latest.json $(BENCHMARK_ARGS)
 
 clean:
 	rm -rf $(VENV) results/runs

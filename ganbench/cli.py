@@ -83,13 +83,16 @@ def cli(ctx: click.Context, disable, only):
 @click.option("-j", "--jobs", type=click.IntRange(1), default=None,
               help="Local runs in parallel, one process each (threads per run default to cores / jobs); "
                    "default: the study's run.jobs, else 1.")
+@click.option("--vectorize-seeds", default="auto", show_default=True, metavar="K|auto",
+              help="Train up to K seeds of one configuration as one batched computation (auto: all, at most 8; "
+                   "1: off). Configurations it does not cover run solo, the reason on stderr.")
 @click.option("-n", "--dry-run", is_flag=True, help="List the runs (and the skipped combinations) without running.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
 def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, hparams, results_dir,
         device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
-        jobs, dry_run, quiet, as_json):
+        jobs, vectorize_seeds, dry_run, quiet, as_json):
     """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/."""
     from ganbench import study as study_mod
     from ganbench import sweep
@@ -164,6 +167,9 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         if done.get("metric_errors"):
             sweep.log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
     progress = None if quiet or as_json else _progress_factory()
+    from ganbench import store
+    if all(store.RunDir(results_dir, spec.dirname).finished for spec in plan.runs):
+        jobs = 1  # every run is stored: reading results back needs no worker processes
     parallel = executor == "ray" or jobs > 1
     fn = partial(execute, results_dir=results_dir, data_root=data_root, download=download,
                  progress=None if parallel else progress)
@@ -174,6 +180,7 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     else:
         runner = sweep.LocalExecutor()
         fn = partial(fn, host=host)
+    runner = sweep.SeedGroupExecutor(runner, vectorize_seeds, host=host)
     sweep.log(f"study {chosen.name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; results in {results_dir}/runs")
     outcomes = []
     outer = progress(total=len(plan.runs), desc="sweep", position=0) if progress else None

@@ -23,7 +23,7 @@ import torch
 from ganbench import provenance, store
 from ganbench.api import MetricValue, primary_metric
 from ganbench.spec import ReferenceSpec, RunSpec
-from ganbench.training import Trainer
+from ganbench.training import Trainer, prepare_process
 
 LOG_EVERY = 10          # steps between stats lines and finiteness checks
 WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
@@ -458,6 +458,7 @@ def execute(spec: RunSpec, results_dir: str | Path, host=None, data_root: str | 
     if rd.finished:
         return rd.result()
     rd.path.mkdir(parents=True, exist_ok=True)
+    prepare_process()  # a per-process one-off (torch.optim's first import), not this run's cost
     started = time.perf_counter()
     run = _Run(spec, Path(results_dir), host, data_root, download, progress)
     if not rd.file(store.SPEC).exists():
@@ -522,3 +523,13 @@ def execute_reference(ref: ReferenceSpec, results_dir: str | Path, host=None, da
     store.atomic_write_json(rd.file(store.SPEC), record)
     store.atomic_write_json(rd.file(store.RESULT), result)
     return result
+
+
+def execute_group(specs: list[RunSpec], results_dir: str | Path, host=None, data_root: str | None = None,
+                  download: bool = False, progress=None) -> list[dict[str, Any]]:
+    """Run specs that differ only in their seed as one batched computation (:mod:`ganbench.vectorized`),
+    one run directory per seed, each exactly as :func:`execute` would store it; return one
+    ``result.json`` record per spec, in order. Configurations that cannot be vectorised run through
+    :func:`execute`, with the reason logged once."""
+    from ganbench.vectorized import execute_group as vectorized_group
+    return vectorized_group(specs, results_dir, host=host, data_root=data_root, download=download, progress=progress)

@@ -200,3 +200,74 @@ def summarise(results: list[tuple[RunSpec, dict]]) -> dict[str, int]:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# K seeds of one configuration in one process (ganbench.vectorized): grouping and its executor.
+
+def parse_vectorize_seeds(value: int | str | None) -> int:
+    """``--vectorize-seeds``: ``auto`` (or None) groups every seed of a configuration, at most 8;
+    ``1`` trains every run solo; ``K`` groups at most K seeds."""
+    if value is None or str(value).strip().lower() == "auto":
+        return 8
+    try:
+        k = int(str(value).strip())
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise UsageError(f"invalid --vectorize-seeds {value!r}; expected auto or a whole number >= 1")
+    return k
+
+
+def seed_groups(specs: Iterable[RunSpec], size: int) -> list[list[RunSpec]]:
+    """Specs equal except for their seed, grouped in order of first appearance, at most ``size`` a group."""
+    by_config: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        key = dataclasses.replace(spec, seed=0, study="").dirname
+        by_config.setdefault(key, []).append(spec)
+    groups = []
+    for members in by_config.values():
+        groups.extend(members[i:i + max(1, size)] for i in range(0, len(members), max(1, size)))
+    return groups
+
+
+class SeedGroupExecutor:
+    """Wraps an executor so that the seeds of one configuration train together, as one batched
+    computation (:func:`ganbench.runner.execute_group`), up to ``size`` at a time. It yields
+    ``(spec, result)`` per run like any executor. ``fn`` must be ``functools.partial(runner.execute, ...)``;
+    its keyword arguments go to ``execute_group``. Groups the rule set refuses
+    (:func:`ganbench.vectorized.unsupported`, checked here when ``host`` is given) are sent as single runs,
+    the reason logged once."""
+
+    def __init__(self, inner, size: int | str | None = "auto", host=None):
+        self.inner = inner
+        self.size = parse_vectorize_seeds(size)
+        self.host = host
+
+    def map(self, fn: Callable[[RunSpec], dict], specs: list[RunSpec]) -> Iterable[tuple[RunSpec, dict]]:
+        import functools
+
+        from ganbench import runner
+        if self.size == 1 or not (isinstance(fn, functools.partial) and fn.func is runner.execute and not fn.args):
+            yield from self.inner.map(fn, specs)
+            return
+        groups: list[list[RunSpec]] = []
+        for group in seed_groups(specs, self.size):
+            if len(group) > 1 and self.host is not None:
+                from ganbench.vectorized import log_fallback, unsupported
+                reason = unsupported(self.host, group[0])
+                if reason:
+                    log_fallback(group[0].variant, reason)
+                    groups.extend([spec] for spec in group)
+                    continue
+            groups.append(group)
+        for group, results in self.inner.map(functools.partial(_execute_group, fn), groups):
+            yield from zip(group, results)
+
+
+def _execute_group(fn: Callable[..., dict], group: list[RunSpec], **kwargs) -> list[dict]:
+    """One group through ``execute_group`` with ``fn``'s keyword arguments (a lone spec through ``fn``)."""
+    if len(group) == 1:
+        return [fn(group[0], **kwargs)]
+    from ganbench.runner import execute_group
+    return execute_group(group, **{**fn.keywords, **kwargs})

@@ -1,0 +1,766 @@
+"""K seeds of one configuration trained in one process as one batched computation.
+
+``execute_group(specs, results_dir)`` keeps the contract of :func:`ganbench.runner.execute` for every
+spec it is given (specs that differ only in their seed): one run directory per seed with the same
+records as a solo run (``spec.json``, ``stats.jsonl``, ``metrics.jsonl``, ``checkpoint.pt``, ``best.pt``,
+``samples.npz``, ``result.json``), each returned as its ``result.json`` record. Only the training step
+is batched; everything else goes through the runner's own ``_Run`` machinery, one seed at a time.
+
+How a group trains
+    Each seed keeps a real :class:`~ganbench.training.Trainer`, built exactly as its solo run builds it
+    (same init stream, same optimiser, same hyperparameters). The group stacks the K generators' and the
+    K discriminators' parameters into leaf tensors ``[K, ...]`` with one optimiser each (the same class
+    and hyperparameters as the seeds' own; elementwise optimisers only, so a stacked update is K solo
+    updates). A step replays :meth:`Trainer.step` for the K seeds at once:
+
+    * every random draw happens outside the batched computation, from each seed's own trainer
+      (``next_real_batch``, ``sample_latent``; the global RNG of a gradient penalty is swapped in per
+      seed), so each seed sees exactly the data order, latents and penalty draws of its solo run;
+    * G and D run on ``[K, B, ...]`` through one of two backends: ``grouped`` (``baddbmm`` over the
+      stacked weights of a ``Linear``/activation chain; the MLP) or ``vmap`` (``torch.func``
+      ``functional_call`` + ``vmap``, for architectures that declare ``vectorizable_seeds = True``);
+    * the loss (and the penalty) is the plugin's own function, called on each seed's slice of the scores,
+      and the K losses are summed for one backward pass (seeds share no parameter, so each seed's
+      gradient is its solo gradient).
+
+    Before every evaluation, checkpoint or final record the stacked state is written back into the
+    seeds' trainers (weights and optimiser state), so the runner evaluates, selects and checkpoints each
+    seed with its solo code. Checkpoints are solo checkpoints: a group resumes from them, and so can any
+    seed on its own.
+
+Equivalence with solo runs (``tests/test_vectorized.py``)
+    On this CPU (MKL, 1 and 2 threads) the ``grouped`` backend reproduces solo runs bit for bit for all
+    ten supported losses, penalties included (per-step losses, weights, ``weights_hash``, metrics): a
+    ``baddbmm`` slice computes what the solo ``Linear``'s ``addmm`` computes, forward and backward, and a
+    one-output layer (the discriminator's head), where the solo ``addmm`` becomes a matrix-vector
+    product, runs the solo ``F.linear`` seed by seed for that reason. The documented tolerance, which the
+    tests assert, leaves room for BLAS builds that order sums differently: per-step losses within
+    ``LOSS_RTOL`` (1e-4) relative over 100 fp32 steps, final metrics within ``METRIC_RTOL`` (1e-3)
+    relative. ``vmap`` differs from solo in the one-output layers (measured <= 2e-7 relative on the
+    losses after 100 steps).
+
+Divergence
+    A seed whose loss goes non-finite is treated as its solo run treats it: at the next stats step its
+    ``result.json`` says ``diverged`` (same fields), and the group goes on without it (its slice is
+    dropped from the stacked state; seeds never mix, so its NaNs cannot reach the others before that).
+
+What runs solo instead
+    :func:`unsupported` is the rule set, decided from the spec and the plugins' declarations before
+    anything trains: techniques, non-CPU devices, precisions other than fp32, ``--compile``, seconds
+    budgets (when a run stops would depend on how it was trained), conditional architectures,
+    architectures with no vectorised form (BatchNorm and spectral norm need per-seed batch statistics and
+    power iterations: DCGAN under vmap measured 0.65x), and losses not known to be per-seed functions of
+    the scores. After the trainers are built, :func:`structural_reason` checks what the declarations
+    promise (no buffers, no parametrizations, an elementwise optimiser with one parameter group). Either
+    way the runs go to :func:`ganbench.runner.execute` and the reason is logged once to stderr:
+    ``vectorize-seeds: falling back to solo runs for <variant>: <reason>``.
+
+What a record says
+    ``result.json`` gets ``"training": {"mode": "vectorized", "backend", "seeds", "group",
+    "time_attribution"}``; nothing enters the hashed :class:`RunSpec`, so a vectorised run and a solo run
+    of one spec share a directory and are interchangeable. ``train_seconds`` (hence img/s) and
+    ``wall_seconds`` split each shared group step evenly among the seeds in it; per-seed work
+    (evaluation, checkpoints, final metrics) is charged to its seed. ``peak_memory_bytes`` is the
+    group's (the process holds all K seeds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganbench import runner, store, training
+from ganbench.spec import RunSpec
+
+MAX_GROUP = 8          # seeds per group when --vectorize-seeds is auto
+LOSS_RTOL = 1e-4       # documented: per-step losses of a seed vs its solo run, relative, 100 fp32 steps
+METRIC_RTOL = 1e-3     # documented: final metric values of a seed vs its solo run, relative
+
+# The rule set. Built-in plugins are named here; a third-party plugin opts in by declaring the class
+# attribute ``vectorizable_seeds = True`` (an architecture: G and D are pure functions of their
+# parameters and input, with no buffers and no parametrizations, runnable under torch.func.vmap; a
+# loss: discriminator_loss/generator_loss are functions of one seed's scores, its penalty only calls
+# ``discriminator(x, labels)`` and draws from the global RNG, after_discriminator_step only touches
+# ``discriminator.parameters()`` elementwise).
+GROUPED_ARCHS = ("mlp",)
+VECTORIZED_LOSSES = ("nonsaturating", "minimax", "hinge", "lsgan", "wgan", "ragan", "rsgan",
+                     "r1", "wgan_gp", "dragan")
+ELEMENTWISE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD)
+_ELEMENTWISE_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
+
+_logged: set[tuple[str, str]] = set()
+
+
+def log_fallback(variant: str, reason: str) -> None:
+    """Say once per process why ``variant`` runs solo."""
+    if (variant, reason) not in _logged:
+        _logged.add((variant, reason))
+        print(f"vectorize-seeds: falling back to solo runs for {variant}: {reason}", file=sys.stderr, flush=True)
+
+
+def unsupported(host, spec: RunSpec) -> str | None:
+    """Why the seeds of ``spec``'s configuration cannot train as one batched computation (``None``: they can)."""
+    arch = host.architectures.get(spec.arch)
+    loss = host.losses.get(spec.loss)
+    if spec.techniques:
+        return "techniques hook into every step of one trainer and are not vectorised"
+    device = runner.resolve_device(spec.device)
+    if device != "cpu":
+        return f"only the CPU path is vectorised and tested (device {device})"
+    if spec.precision != "fp32":
+        return f"precision {spec.precision} is not vectorised (fp32 only)"
+    if spec.compile:
+        return "--compile is not vectorised"
+    if spec.budget.kind == "seconds":
+        return "a seconds budget would stop each seed at a step that depends on how it is trained"
+    if arch.conditional:
+        return f"{arch.name} is conditional (labels are not vectorised)"
+    if arch.name not in GROUPED_ARCHS and not getattr(arch, "vectorizable_seeds", False):
+        return (f"{arch.name} declares no vectorised form (BatchNorm and spectral norm need per-seed "
+                f"statistics; opt in with vectorizable_seeds = True)")
+    if loss.name not in VECTORIZED_LOSSES and not getattr(loss, "vectorizable_seeds", False):
+        return f"loss {loss.name} is not declared a per-seed function of the scores (vectorizable_seeds)"
+    return None
+
+
+def structural_reason(trainer) -> str | None:
+    """What the declarations promise, checked on one built trainer before anything trains."""
+    for role, module in (("generator", trainer.G), ("discriminator", trainer.D)):
+        if any(True for _ in module.buffers()):
+            return f"the {role} has buffers (BatchNorm statistics or similar)"
+        if any(hasattr(m, "parametrizations") for m in module.modules()):
+            return f"the {role} has parametrizations (spectral norm or similar)"
+        if any(p.dim() == 0 for p in module.parameters()):
+            return f"the {role} has a 0-dim parameter"
+    for role, opt in (("generator", trainer.opt_g), ("discriminator", trainer.opt_d)):
+        if type(opt) not in ELEMENTWISE_OPTIMIZERS:
+            return f"the {role} optimiser {type(opt).__name__} is not known to be elementwise"
+        if len(opt.param_groups) != 1:
+            return f"the {role} optimiser has {len(opt.param_groups)} parameter groups"
+    if trainer.scaler.is_enabled():
+        return "a gradient scaler is in use"
+    if trainer.train_y is not None:
+        return "labels reach the networks"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stacked networks: K parameter sets, inputs [K, B, ...] -> outputs [K, B, ...].
+
+def _stack_params(modules: Sequence[nn.Module]) -> dict[str, torch.Tensor]:
+    names = [name for name, _ in modules[0].named_parameters()]
+    per = [dict(m.named_parameters()) for m in modules]
+    return {name: torch.stack([p[name].detach() for p in per]).requires_grad_(True) for name in names}
+
+
+def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear`` for K seeds: ``x [K, B, in]``, ``weight [K, out, in]``, ``bias [K, out]``."""
+    if weight.shape[1] == 1:
+        # On the CPU a solo Linear with one output runs as a matrix-vector product, whose sums are
+        # ordered differently from a batched matrix product's (and so are its double-backward's, for
+        # gradient penalties): run the solo op itself, seed by seed. unbind rather than x[k]: its backward
+        # is one stack, where K selects would each zero-fill a [K, ...] tensor.
+        xs, ws = x.unbind(0), weight.unbind(0)
+        bs = bias.unbind(0) if bias is not None else [None] * len(ws)
+        return torch.stack([F.linear(xk, wk, bk) for xk, wk, bk in zip(xs, ws, bs)])
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+class _Chain:
+    """An ``nn.Sequential`` (or a lone layer) of ``Linear`` layers and elementwise activations, replayed
+    on stacked parameters named as in the owning module (``prefix`` + child name)."""
+
+    def __init__(self, module: nn.Module, prefix: str):
+        children = list(module.named_children()) if isinstance(module, nn.Sequential) else [("", module)]
+        self.ops: list[tuple[str, Any]] = []
+        for name, child in children:
+            key = f"{prefix}{name}." if name else prefix
+            if type(child) is nn.Linear:
+                self.ops.append(("linear", (f"{key}weight", f"{key}bias" if child.bias is not None else None)))
+            elif type(child) in _ELEMENTWISE_ACTIVATIONS:
+                self.ops.append(("act", copy.deepcopy(child)))
+            else:
+                raise TypeError(f"{type(child).__name__} in a grouped chain")
+
+    @staticmethod
+    def accepts(module: nn.Module) -> bool:
+        children = list(module.children()) if isinstance(module, nn.Sequential) else [module]
+        return all(type(c) is nn.Linear or type(c) in _ELEMENTWISE_ACTIVATIONS for c in children)
+
+    def __call__(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        for kind, op in self.ops:
+            if kind == "linear":
+                w, b = op
+                x = _stacked_linear(x, params[w], params[b] if b is not None else None)
+            else:
+                x = op(x)
+        return x
+
+
+def _mlp_forms(G: nn.Module, D: nn.Module):
+    """Grouped forward functions for the built-in MLP, mirroring its ``forward`` methods; ``None`` if
+    the modules are not the plugin's, or hold anything but Linear layers and elementwise activations."""
+    try:
+        from ganbench_plugins.archs import mlp
+    except ImportError:
+        return None
+    if type(G) is not mlp.Generator or type(D) is not mlp.Discriminator:
+        return None
+    if not (_Chain.accepts(G.net) and _Chain.accepts(D.body) and _Chain.accepts(D.head)):
+        return None
+    net, body, head = _Chain(G.net, "net."), _Chain(D.body, "body."), _Chain(D.head, "head.")
+    shape = tuple(G.shape)
+
+    def generate(params, z):       # Generator.forward: net(z).view(B, *shape)
+        return net(params, z).view(z.shape[0], z.shape[1], *shape)
+
+    def score(params, x):          # Discriminator.forward: head(body(x.flatten(1))).squeeze(1)
+        return head(params, body(params, x.flatten(2))).squeeze(-1)
+
+    return generate, score
+
+
+class StackedNet:
+    """K copies of one network: ``params`` (stacked leaves), ``forward(x [K, B, ...])`` and
+    ``members()``, K modules each computing one seed alone (for gradient penalties) on views of the
+    same leaves."""
+
+    def __init__(self, params: dict[str, torch.Tensor], forward: Callable, member_forward: Callable):
+        self.params = params
+        self._forward = forward
+        self._member_forward = member_forward
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(self.params, x)
+
+    def parameters(self):
+        return iter(self.params.values())
+
+    def members(self) -> list[nn.Module]:
+        per_seed = {name: p.unbind(0) for name, p in self.params.items()}
+        k = len(next(iter(per_seed.values())))
+        return [_Member(self._member_forward, {name: views[i] for name, views in per_seed.items()}) for i in range(k)]
+
+
+class _Member(nn.Module):
+    """One seed of a :class:`StackedNet` as a module ``(x, labels) -> scores``; gradients reach the
+    stacked leaves through the views."""
+
+    def __init__(self, forward: Callable, params: dict[str, torch.Tensor]):
+        super().__init__()
+        self._forward = forward
+        self._params = params
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self._forward(self._params, x)
+
+
+def grouped_nets(modules_g: Sequence[nn.Module], modules_d: Sequence[nn.Module]
+                 ) -> tuple[StackedNet, StackedNet] | None:
+    forms = _mlp_forms(modules_g[0], modules_d[0])
+    if forms is None:
+        return None
+    generate, score = forms
+
+    def member(fn):
+        def run(params, x):
+            return fn({n: p.unsqueeze(0) for n, p in params.items()}, x.unsqueeze(0))[0]
+        return run
+
+    return (StackedNet(_stack_params(modules_g), generate, member(generate)),
+            StackedNet(_stack_params(modules_d), score, member(score)))
+
+
+def vmap_nets(modules_g: Sequence[nn.Module], modules_d: Sequence[nn.Module]) -> tuple[StackedNet, StackedNet]:
+    from torch.func import functional_call, vmap
+
+    def make(modules):
+        base = copy.deepcopy(modules[0]).to("meta")
+        call = lambda p, x: functional_call(base, p, (x, None))  # noqa: E731
+        batched = vmap(call)
+
+        return StackedNet(_stack_params(modules), batched, call)
+
+    return make(modules_g), make(modules_d)
+
+
+BACKENDS = {"grouped": grouped_nets, "vmap": vmap_nets}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The group: K trainers, one batched step.
+
+def _stacked_optimizer(template: torch.optim.Optimizer, per_seed: Sequence[torch.optim.Optimizer],
+                       modules: Sequence[nn.Module], params: dict[str, torch.Tensor]) -> torch.optim.Optimizer:
+    """An optimiser of ``template``'s class and hyperparameters over the stacked leaves, its state the
+    seeds' states stacked (empty before the first step, as theirs)."""
+    group = {k: v for k, v in template.param_groups[0].items() if k != "params"}
+    opt = type(template)(list(params.values()), **group)
+    seed_params = [dict(m.named_parameters()) for m in modules]
+    for name, stacked in params.items():
+        states = [o.state.get(sp[name]) for o, sp in zip(per_seed, seed_params)]
+        if not states[0]:
+            if any(states):
+                raise ValueError("seeds of one group at different optimiser steps")
+            continue
+        merged = {}
+        for key, value in states[0].items():
+            if torch.is_tensor(value) and value.shape == seed_params[0][name].shape:
+                merged[key] = torch.stack([s[key] for s in states]).clone()
+            else:
+                if torch.is_tensor(value):
+                    if not all(torch.equal(s[key], value) for s in states):
+                        raise ValueError(f"seeds of one group differ in optimiser state {key!r}")
+                    value = value.clone()
+                merged[key] = value
+        opt.state[stacked] = merged
+    return opt
+
+
+def _write_optimizer(stacked_opt: torch.optim.Optimizer, params: dict[str, torch.Tensor], k: int,
+                     opt: torch.optim.Optimizer, module: nn.Module) -> None:
+    own = dict(module.named_parameters())
+    for name, stacked in params.items():
+        state = stacked_opt.state.get(stacked)
+        if not state:
+            continue
+        opt.state[own[name]] = {
+            key: (value[k].clone() if torch.is_tensor(value) and value.shape == stacked.shape
+                  else value.clone() if torch.is_tensor(value) else value)
+            for key, value in state.items()}
+
+
+class SeedGroup:
+    """The K trainers of one group with their G and D parameters stacked.
+
+    ``step()`` is :meth:`Trainer.step` for all K seeds (same draws, same order, same losses); it
+    returns per-seed ``loss_d`` and ``loss_g`` of shape ``[K]``. ``write_back()`` copies the stacked
+    weights and optimiser state into the trainers. ``global_rng[k]`` is seed k's global torch RNG state,
+    swapped in around its penalty (the only consumer of the global RNG among supported plugins)."""
+
+    def __init__(self, trainers: Sequence, global_rng: Sequence[torch.Tensor], backend: str = "grouped"):
+        self.trainers = list(trainers)
+        self.global_rng = list(global_rng)
+        self.backend = backend
+        first = self.trainers[0]
+        self.loss = first.loss
+        self.n_critic = first.n_critic
+        self.batch_size = first.batch_size
+        self.has_penalty = _has_penalty(first.loss)
+        # Protocol option of the trainer (hparam): the G update scores the last D update's fakes.
+        self.reuse_fake = bool(getattr(first, "reuse_fake_for_generator", False))
+        nets = BACKENDS[backend]([t.G for t in self.trainers], [t.D for t in self.trainers])
+        if nets is None:
+            raise ValueError(f"backend {backend!r} does not apply to {type(first.G).__name__}")
+        self.G, self.D = nets
+        self.opt_g = _stacked_optimizer(first.opt_g, [t.opt_g for t in self.trainers],
+                                        [t.G for t in self.trainers], self.G.params)
+        self.opt_d = _stacked_optimizer(first.opt_d, [t.opt_d for t in self.trainers],
+                                        [t.D for t in self.trainers], self.D.params)
+
+    @property
+    def k(self) -> int:
+        return len(self.trainers)
+
+    def _draw(self, need_latents: bool = True, n: int | None = None):
+        reals, zs = [], []
+        for t in self.trainers:
+            real, _ = t.next_real_batch()
+            reals.append(real)
+            if need_latents:
+                z, _ = t.sample_latent(real.shape[0] if n is None else n)
+                zs.append(z)
+        return torch.stack(reals), (torch.stack(zs) if need_latents else None)
+
+    def discriminator_update(self, keep_fake: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One discriminator update of every seed; ``(losses [K], kept)``, ``kept`` the fakes still
+        attached to G's graph when ``keep_fake`` (``reuse_fake_for_generator``), else ``None``."""
+        real, z = self._draw()
+        kept = None
+        if keep_fake:
+            kept = self.G(z).float()
+            fake = kept.detach()
+        else:
+            with torch.no_grad():
+                fake = self.G(z).float()
+        real_scores = self.D(real).float().reshape(self.k, -1)
+        fake_scores = self.D(fake).float().reshape(self.k, -1)
+        losses = []
+        members = self.D.members() if self.has_penalty else None
+        # Seed by seed through unbind (one stack in the backward pass; x[k] would cost K zero-filled copies).
+        per_seed = zip(real_scores.unbind(0), fake_scores.unbind(0), real.unbind(0), fake.unbind(0))
+        for k, (rs, fs, r, f) in enumerate(per_seed):
+            loss = self.loss.discriminator_loss(rs, fs)
+            if members is not None:
+                with _global_rng(self.global_rng, k):
+                    penalty = self.loss.penalty(members[k], r, f, None)
+                if penalty is not None:
+                    loss = loss + penalty
+            losses.append(loss)
+        losses = torch.stack(losses)
+        self.opt_d.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.opt_d.step()
+        self.loss.after_discriminator_step(self.D)
+        return losses.detach(), kept
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        kept = None
+        for i in range(self.n_critic):
+            loss_d, kept = self.discriminator_update(keep_fake=self.reuse_fake and i == self.n_critic - 1)
+        real = None
+        if self.loss.needs_real_for_generator:
+            real, _ = self._draw(need_latents=False)
+        if kept is not None:
+            fake = kept
+        else:
+            zs = [t.sample_latent(real.shape[1] if real is not None else self.batch_size)[0] for t in self.trainers]
+            fake = self.G(torch.stack(zs)).float()
+        fake_scores = self.D(fake).float().reshape(self.k, -1)
+        real_scores = self.D(real).float().reshape(self.k, -1) if real is not None else None
+        reals = real_scores.unbind(0) if real_scores is not None else [None] * self.k
+        losses = torch.stack([self.loss.generator_loss(fs, rs) for fs, rs in zip(fake_scores.unbind(0), reals)])
+        self.opt_g.zero_grad(set_to_none=True)
+        losses.sum().backward(inputs=list(self.G.params.values()))  # into G only, as the trainer does
+        self.opt_g.step()
+        for t in self.trainers:
+            t.steps_done += 1
+        return loss_d, losses.detach()
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        for k, t in enumerate(self.trainers):
+            for net, module, opt, stacked_opt in ((self.G, t.G, t.opt_g, self.opt_g),
+                                                  (self.D, t.D, t.opt_d, self.opt_d)):
+                own = dict(module.named_parameters())
+                for name, stacked in net.params.items():
+                    own[name].copy_(stacked[k])
+                _write_optimizer(stacked_opt, net.params, k, opt, module)
+
+    def without(self, drop: Sequence[int]) -> SeedGroup | None:
+        """The group minus the seeds at ``drop`` (their trainers are left as they are)."""
+        keep = [k for k in range(self.k) if k not in set(drop)]
+        if not keep:
+            return None
+        self.write_back()
+        return SeedGroup([self.trainers[k] for k in keep], [self.global_rng[k] for k in keep], self.backend)
+
+
+def _has_penalty(loss) -> bool:
+    from ganbench.api import Loss
+    return type(loss).penalty is not Loss.penalty
+
+
+@contextlib.contextmanager
+def _global_rng(states: list[torch.Tensor], k: int):
+    """Seed k's global RNG state in place for the duration (its penalty draws), saved back after."""
+    outer = torch.get_rng_state()
+    torch.set_rng_state(states[k])
+    try:
+        yield
+    finally:
+        states[k] = torch.get_rng_state()
+        torch.set_rng_state(outer)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Executing a group: the runner's records, one directory per seed.
+
+class _Seed:
+    """One seed of a group: its ``runner._Run`` and what the group adds (time charged, result)."""
+
+    def __init__(self, index: int, spec: RunSpec, run):
+        self.index = index          # position in the caller's list of specs
+        self.spec = spec
+        self.run = run
+        self.wall = 0.0             # seconds charged to this seed (its wall_seconds)
+        self.global_rng: torch.Tensor | None = None
+        self.resumed = False
+        self.result: dict | None = None
+
+
+def group_key(spec: RunSpec) -> str:
+    """Specs with equal keys differ only in their seed (``study`` is a label, as in the content hash)."""
+    import dataclasses
+    return dataclasses.replace(spec, seed=0, study="").dirname
+
+
+def _failure(seed: _Seed) -> dict:
+    """What :func:`runner.execute` records for an exception (called inside ``except``)."""
+    exc = sys.exc_info()[1]
+    store.atomic_write_bytes(seed.run.rd.file("error.txt"), traceback.format_exc().encode())
+    return {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "diverged_at": None}
+
+
+def _diverged(step: int) -> dict:
+    return {"status": "diverged", "diverged_at": step, "steps": step, "error": f"non-finite loss by step {step}"}
+
+
+def _store(seed: _Seed, result: dict, host, training: dict | None) -> None:
+    """Write ``result.json`` as :func:`runner.execute` does, then tell the observers."""
+    rd = seed.run.rd
+    result = {"schema": store.SCHEMA, **result, "wall_seconds": round(seed.wall, 3)}
+    if training is not None:
+        result["training"] = training
+    store.atomic_write_json(rd.file(store.RESULT), result)
+    with contextlib.suppress(Exception):  # an observer must not change the outcome
+        host.pm.hook.ganbench_run_end(spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
+    seed.result = result
+
+
+def _setup(seed: _Seed, host) -> None:
+    """The set-up half of ``_Run.train`` (keep the two in step): trainer, step cost, budget, resume."""
+    run, spec = seed.run, seed.spec
+    make = lambda: runner.build_trainer(host, spec, run.hparams, run.data_root, run.download)  # noqa: E731
+    run.dataset, run.trainer = make()
+    seed.global_rng = torch.get_rng_state()   # the solo run's global RNG after initialisation
+    cost = run.cached_step_cost(lambda: runner.measure_step(lambda: make()[1], count_flops=spec.device != "mps"))
+    run.flops_per_step = cost["flops"] or None
+    run.max_steps = runner.steps_for_budget(spec, cost["images"], run.flops_per_step)
+    seed.resumed = run.try_resume()
+    if seed.resumed:
+        seed.global_rng = torch.get_rng_state()   # loaded from its checkpoint
+
+
+def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, data_root: str | None = None,
+                  download: bool = False, progress=None, backend: str = "auto") -> list[dict[str, Any]]:
+    """Run ``specs`` (equal but for their seeds) as one vectorised group; return one result per spec,
+    in order, each the ``result.json`` record that spec's run directory holds.
+
+    Specs already finished are returned as stored. Unsupported configurations (:func:`unsupported`,
+    then :func:`structural_reason` on the built trainers, before any step) run solo through
+    :func:`runner.execute`, with the reason logged once. ``backend``: ``grouped``, ``vmap``, or ``auto``
+    (grouped where it applies, else vmap)."""
+    if host is None:
+        from ganbench import plugins
+        host = plugins.load()
+    specs = list(specs)
+    if len({group_key(s) for s in specs}) > 1:
+        raise ValueError("execute_group takes specs that differ only in their seed")
+    if len({s.seed for s in specs}) != len(specs):
+        raise ValueError("execute_group takes each seed once")
+    results: dict[int, dict] = {}
+
+    def solo(i: int) -> None:
+        results[i] = runner.execute(specs[i], results_dir, host=host, data_root=data_root, download=download,
+                                    progress=progress)
+
+    todo = []
+    for i, spec in enumerate(specs):
+        rd = store.RunDir(results_dir, spec.dirname)
+        if rd.finished:
+            results[i] = rd.result()
+        else:
+            todo.append(i)
+    reason = unsupported(host, specs[0]) if specs else None
+    if reason:
+        log_fallback(specs[0].variant, reason)
+    if reason or len(todo) < 2:
+        for i in todo:
+            solo(i)
+        return [results[i] for i in range(len(specs))]
+
+    lead = specs[todo[0]]
+    prepare = getattr(training, "prepare_process", None)  # as execute does: a per-process one-off, no run's cost
+    if prepare is not None:
+        prepare()
+    torch.set_num_threads(lead.threads)
+    runner._reset_peak_memory(runner.resolve_device(lead.device))
+    seeds: list[_Seed] = []
+    for i in todo:
+        started = time.perf_counter()
+        spec = specs[i]
+        rd = store.RunDir(results_dir, spec.dirname)
+        rd.path.mkdir(parents=True, exist_ok=True)
+        seed = _Seed(i, spec, runner._Run(spec, Path(results_dir), host, data_root, download, None))
+        if not rd.file(store.SPEC).exists():
+            store.atomic_write_json(rd.file(store.SPEC), runner.spec_record(spec, host, seed.run.hparams))
+        try:
+            _setup(seed, host)
+        except Exception:
+            seed.wall += time.perf_counter() - started
+            _store(seed, _failure(seed), host, None)
+            results[i] = seed.result
+            continue
+        seed.wall += time.perf_counter() - started
+        seeds.append(seed)
+
+    if seeds:
+        why = structural_reason(seeds[0].run.trainer)
+        chosen = backend
+        if why is None and backend != "vmap":
+            if _mlp_forms(seeds[0].run.trainer.G, seeds[0].run.trainer.D) is not None:
+                chosen = "grouped"
+            elif backend == "grouped":
+                why = "the grouped backend covers the built-in MLP's Linear/activation chains only"
+            else:
+                chosen = "vmap"
+        if why:
+            # A declared rule, checked before the first step: nothing has trained or been hooked yet.
+            log_fallback(lead.variant, why)
+            for seed in seeds:
+                solo(seed.index)
+            seeds = []
+        # Seeds resumed at different points train in separate groups, each from its own checkpoint.
+        parts: dict[tuple, list[_Seed]] = {}
+        for seed in seeds:
+            t = seed.run.trainer
+            parts.setdefault((t.steps_done, t.batches_drawn, seed.run.max_steps), []).append(seed)
+        for part in parts.values():
+            for seed in part:
+                if not seed.resumed:
+                    host.pm.hook.ganbench_run_start(spec=store.read_json(seed.run.rd.file(store.SPEC)),
+                                                    run_dir=str(seed.run.rd.path))
+            _train(part, host, chosen, progress)
+            for seed in part:
+                results[seed.index] = seed.result
+    return [results[i] for i in range(len(specs))]
+
+
+def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
+    """The loop of ``_Run.train`` for K seeds at once (keep the two in step), then ``finish`` per seed."""
+    spec = seeds[0].spec
+    max_steps = seeds[0].run.max_steps
+    target_images = spec.budget.value * 1000 if spec.budget.kind == "kimg" else None
+    planned = max_steps or 10_000
+    if spec.eval_every:
+        due = lambda step, every=spec.eval_every: step % every == 0  # noqa: E731
+    else:
+        due = runner.evaluation_steps(planned, spec.evaluations).__contains__
+    checkpoint_due = (lambda step: step % spec.checkpoint_every == 0) if spec.checkpoint_every else due
+    training = {"mode": "vectorized", "backend": backend, "seeds": len(seeds),
+                "group": [s.spec.seed for s in seeds],
+                "time_attribution": "each group step's time is split evenly among the seeds training in it"}
+    clock = [time.perf_counter()]
+
+    def charge(active: list[_Seed]) -> None:
+        """Split the shared time since the last charge among ``active``."""
+        now = time.perf_counter()
+        for s in active:
+            s.wall += (now - clock[0]) / len(active)
+        clock[0] = now
+
+    def own(seed: _Seed, work: Callable[[], None]) -> bool:
+        """Seed-local work, charged to that seed; an exception there fails that seed alone."""
+        t0 = time.perf_counter()
+        failure = None
+        try:
+            work()
+        except Exception:
+            failure = _failure(seed)
+        seed.wall += time.perf_counter() - t0
+        clock[0] = time.perf_counter()
+        if failure is not None:
+            _store(seed, failure, host, training)
+        return failure is None
+
+    active = list(seeds)
+    try:
+        group = SeedGroup([s.run.trainer for s in active], [s.global_rng for s in active], backend)
+    except Exception:
+        charge(active)
+        for s in active:
+            _store(s, _failure(s), host, training)
+        return
+    pending_bad = [False] * len(active)
+
+    def keep(kept: list[int]) -> None:
+        nonlocal group, active, pending_bad
+        if len(kept) < len(active):
+            group = group.without([k for k in range(len(active)) if k not in kept]) if kept else None
+            active = [active[k] for k in kept]
+            pending_bad = [pending_bad[k] for k in kept]
+
+    bar = progress(total=max_steps, initial=active[0].run.trainer.steps_done,
+                   desc=f"{spec.variant}-{spec.dataset} s{','.join(str(s.spec.seed) for s in seeds)}") \
+        if progress else None
+    try:
+        while active:
+            lead = active[0].run.trainer
+            step = lead.steps_done
+            if target_images is not None:
+                if lead.images_shown >= target_images:
+                    break
+            elif max_steps is not None and step >= max_steps:
+                break
+            t0 = time.perf_counter()
+            images_before = lead.images_shown
+            try:
+                loss_d, loss_g = group.step()
+            except Exception:  # the shared step failed: every seed in it did
+                charge(active)
+                for s in active:
+                    _store(s, _failure(s), host, training)
+                active = []
+                break
+            finite = (torch.isfinite(loss_d) & torch.isfinite(loss_g)).tolist()
+            pending_bad = [bad or not ok for bad, ok in zip(pending_bad, finite)]
+            elapsed = time.perf_counter() - t0
+            step = lead.steps_done
+            if step > runner.WARMUP_STEPS:
+                for s in active:
+                    s.run.train_seconds += elapsed / len(active)
+                    s.run.timed_images += lead.images_shown - images_before
+            if bar:
+                bar.update(1)
+            if step % runner.LOG_EVERY == 0 or step == max_steps:
+                charge(active)
+                for k, s in enumerate(active):
+                    if pending_bad[k]:
+                        _store(s, _diverged(step), host, training)
+                    else:
+                        run, t = s.run, s.run.trainer
+                        store.append_jsonl(run.rd.file(store.STATS), {
+                            "step": step, "kimg": t.images_shown / 1000, "loss_d": float(loss_d[k]),
+                            "loss_g": float(loss_g[k]), "time": round(run.train_seconds, 3),
+                            "images_per_second": run.timed_images / run.train_seconds if run.train_seconds else None})
+                keep([k for k in range(len(active)) if not pending_bad[k]])
+            evaluating = bool(due(step) and spec.metrics)
+            checkpointing = checkpoint_due(step)
+            if active and (evaluating or checkpointing):
+                charge(active)
+                group.write_back()
+                rngs = list(group.global_rng)
+                keep([k for k, s in enumerate(active) if own(s, lambda s=s, k=k: _evaluate_and_checkpoint(
+                    s.run, step, evaluating, checkpointing, rngs[k]))])
+        charge(active)
+    finally:
+        if bar:
+            bar.close()
+    if group is not None and active:
+        group.write_back()
+    for k, s in enumerate(active):
+        if pending_bad[k]:
+            _store(s, _diverged(s.run.trainer.steps_done), host, training)
+            continue
+        outcome: dict = {}
+        if own(s, lambda s=s: outcome.update(s.run.finish())):
+            _store(s, outcome, host, training)
+
+
+def _evaluate_and_checkpoint(run, step: int, evaluating: bool, checkpointing: bool, global_rng: torch.Tensor) -> None:
+    """The per-step tail of ``_Run.train`` for one seed, its weights already written back."""
+    if evaluating:
+        values, errors, ctx = run.evaluate(run.trainer.evaluation_generator(), "val")
+        run.log_metrics(values, "val", step)
+        run.save_grid(ctx, f"samples/step_{step:06d}.png")
+        run.select(values, step)
+    if checkpointing:
+        # A checkpoint records the global RNG: this seed's own, as its solo run's does.
+        outer = torch.get_rng_state()
+        torch.set_rng_state(global_rng)
+        try:
+            run.save_checkpoint()
+        finally:
+            torch.set_rng_state(outer)

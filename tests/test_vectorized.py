@@ -1,0 +1,329 @@
+"""K seeds in one batched computation (ganbench.vectorized) behind the contract of a solo run.
+
+The documented tolerance (``vectorized.LOSS_RTOL``, ``METRIC_RTOL``) is what these tests assert: on this
+CPU the grouped backend is in fact bit-identical to solo runs, but another BLAS build may order a sum
+differently. What is exact by construction is asserted exactly: random streams, counters, the records'
+structure, and a resumed group against an uninterrupted one.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganbench import plugins, runner, store, sweep, vectorized
+from ganbench.spec import Budget, RunSpec
+
+TINY = {"batch_size": 32}
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def host():
+    return plugins.load()
+
+
+def _spec(seed=0, **kw):
+    base = dict(arch="mlp", loss="nonsaturating", dataset="ring8", seed=seed, budget=Budget("steps", 60),
+                hparams=TINY, metrics=("mode_coverage",), eval_every=20, threads=1)
+    base.update(kw)
+    return RunSpec(**base)
+
+
+def _trainers(host, loss, seeds=SEEDS, hparams=TINY, rngs=None):
+    """Trainers as their solo runs build them; ``rngs`` collects each one's global RNG state after init."""
+    out = []
+    for seed in seeds:
+        spec = RunSpec(arch="mlp", loss=loss, dataset="ring8", seed=seed, budget=Budget("steps", 100), hparams=hparams)
+        out.append(runner.build_trainer(host, spec, runner.resolve_hparams(host, spec))[1])
+        if rngs is not None:
+            rngs.append(torch.get_rng_state())
+    return out
+
+
+def _solo_step(trainer, rngs, k):
+    """``trainer.step()`` with its own global RNG, as in its own process (penalties draw from it)."""
+    torch.set_rng_state(rngs[k])
+    out = trainer.step()
+    rngs[k] = torch.get_rng_state()
+    return out
+
+
+def _close(a, b, rtol):
+    return torch.allclose(a, b, rtol=rtol, atol=rtol * 1e-3)
+
+
+def _metric_values_close(a: dict, b: dict) -> bool:
+    if sorted(a) != sorted(b):
+        return False
+    for name in a:
+        x, y = a[name]["value"], b[name]["value"]
+        if x is None or y is None or (math.isnan(x) and math.isnan(y)):
+            if not (x is y or (x is not None and y is not None)):
+                return False
+            continue
+        if not math.isclose(x, y, rel_tol=vectorized.METRIC_RTOL, abs_tol=1e-9):
+            return False
+        if [a[name][k] for k in ("num_samples", "reference_split", "extractor")] != \
+                [b[name][k] for k in ("num_samples", "reference_split", "extractor")]:
+            return False
+    return True
+
+
+def _json(obj) -> str:
+    """As JSON, so that NaN compares equal to NaN."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def _files(run_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------------------------------------------
+# The batched step against Trainer.step, step by step.
+
+@pytest.mark.parametrize("loss, backend", [
+    ("nonsaturating", "grouped"), ("nonsaturating", "vmap"), ("hinge", "grouped"), ("lsgan", "grouped"),
+    ("minimax", "grouped"), ("wgan", "grouped"), ("ragan", "grouped"), ("r1", "grouped"),
+    ("dragan", "grouped"), ("wgan_gp", "grouped"),
+])
+def test_batched_step_matches_solo_trainers_step_by_step(host, loss, backend):
+    steps = 100 if host.losses.get(loss).defaults.get("n_critic", 1) == 1 else 30
+    solo_rngs, group_rngs = [], []
+    solo = _trainers(host, loss, rngs=solo_rngs)
+    grouped = _trainers(host, loss, rngs=group_rngs)
+    group = vectorized.SeedGroup(grouped, group_rngs, backend=backend)
+    for _ in range(steps):
+        outs = [_solo_step(t, solo_rngs, k) for k, t in enumerate(solo)]
+        loss_d, loss_g = group.step()
+        assert _close(loss_d, torch.stack([o["loss_d"] for o in outs]), vectorized.LOSS_RTOL)
+        assert _close(loss_g, torch.stack([o["loss_g"] for o in outs]), vectorized.LOSS_RTOL)
+    group.write_back()
+    for a, b in zip(solo, grouped):
+        assert (a.steps_done, a.batches_drawn) == (b.steps_done, b.batches_drawn)
+        assert torch.equal(a.latent_rng.get_state(), b.latent_rng.get_state())
+    assert all(torch.equal(a, b) for a, b in zip(solo_rngs, group.global_rng))
+    for a, b in zip(solo, grouped):
+        for (name, p), q in zip(list(a.G.named_parameters()) + list(a.D.named_parameters()),
+                                list(b.G.parameters()) + list(b.D.parameters())):
+            assert _close(p, q, vectorized.LOSS_RTOL), name
+        sa, sb = a.opt_d.state_dict(), b.opt_d.state_dict()
+        assert sa["param_groups"] == sb["param_groups"] and sorted(sa["state"]) == sorted(sb["state"])
+
+
+def test_batched_step_matches_solo_on_flattened_images(host):
+    from ganbench.api import DataInfo
+    from ganbench.training import Trainer
+    arch, loss = host.architectures.get("mlp"), host.losses.get("hinge")
+    hparams = {**arch.defaults, "batch_size": 16, "image_hidden": 64}
+    x = torch.rand(64, 1, 28, 28) * 2 - 1
+    data = DataInfo((1, 28, 28), 10)
+    solo, grouped = ([Trainer(arch(), loss(hparams), [], data, x, None, hparams, seed=s) for s in SEEDS]
+                     for _ in range(2))
+    group = vectorized.SeedGroup(grouped, [torch.get_rng_state()] * len(SEEDS))
+    for _ in range(10):
+        outs = [t.step() for t in solo]
+        loss_d, loss_g = group.step()
+        assert _close(loss_d, torch.stack([o["loss_d"] for o in outs]), vectorized.LOSS_RTOL)
+        assert _close(loss_g, torch.stack([o["loss_g"] for o in outs]), vectorized.LOSS_RTOL)
+    group.write_back()
+    assert all(_close(p, q, vectorized.LOSS_RTOL) for a, b in zip(solo, grouped)
+               for p, q in zip(a.G.parameters(), b.G.parameters()))
+
+
+def test_reused_fakes_protocol_option_is_followed(host):
+    hp = {**TINY, "reuse_fake_for_generator": True}
+    if not hasattr(_trainers(host, "nonsaturating", seeds=(0,), hparams=hp)[0], "reuse_fake_for_generator"):
+        pytest.skip("this Trainer has no reuse_fake_for_generator option")
+    solo = _trainers(host, "nonsaturating", hparams=hp)
+    grouped = _trainers(host, "nonsaturating", hparams=hp)
+    group = vectorized.SeedGroup(grouped, [torch.get_rng_state()] * len(SEEDS))
+    for _ in range(20):
+        outs = [t.step() for t in solo]
+        _, loss_g = group.step()
+        assert _close(loss_g, torch.stack([o["loss_g"] for o in outs]), vectorized.LOSS_RTOL)
+    assert [t.latent_rng.get_state().sum() for t in solo] == [t.latent_rng.get_state().sum() for t in grouped]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Run directories: one per seed, the records of a solo run.
+
+def test_group_writes_the_records_of_solo_runs(tmp_path, host):
+    specs = [_spec(seed, budget=Budget("steps", 100), eval_every=0, evaluations=4) for seed in SEEDS]
+    solo = [runner.execute(s, tmp_path / "solo", host=host) for s in specs]
+    grouped = runner.execute_group(specs, tmp_path / "vec", host=host)
+    assert len(grouped) == len(specs)
+    for spec, a, b in zip(specs, solo, grouped):
+        da, db = tmp_path / "solo" / "runs" / spec.dirname, tmp_path / "vec" / "runs" / spec.dirname
+        assert _files(da) == _files(db)
+        assert _json(b) == _json(store.read_json(db / "result.json"))
+        assert b["status"] == a["status"] == "completed"
+        assert b["training"]["mode"] == "vectorized" and b["training"]["group"] == list(SEEDS)
+        assert set(b) - set(a) == {"training"}
+        assert _metric_values_close(a["final"], b["final"])
+        assert a["selected"]["step"] == b["selected"]["step"]
+        assert _metric_values_close(a["selected"]["metrics"], b["selected"]["metrics"])
+        assert (a["steps"], a["images_shown"], a["flops_per_step"], a["params"]) == \
+               (b["steps"], b["images_shown"], b["flops_per_step"], b["params"])
+        assert store.read_json(da / "spec.json")["spec"] == store.read_json(db / "spec.json")["spec"]
+        # stats.jsonl: same lines, losses within tolerance.
+        sa, sb = store.read_jsonl(da / "stats.jsonl"), store.read_jsonl(db / "stats.jsonl")
+        assert [(r["step"], r["kimg"], sorted(r)) for r in sa] == [(r["step"], r["kimg"], sorted(r)) for r in sb]
+        for ra, rb in zip(sa, sb):
+            for key in ("loss_d", "loss_g"):
+                assert math.isclose(ra[key], rb[key], rel_tol=vectorized.LOSS_RTOL), (ra, rb)
+        # metrics.jsonl: same evaluations.
+        ma, mb = store.read_jsonl(da / "metrics.jsonl"), store.read_jsonl(db / "metrics.jsonl")
+        assert [(r["step"], r["split"], r["name"]) for r in ma] == [(r["step"], r["split"], r["name"]) for r in mb]
+        # checkpoint.pt: a solo checkpoint (format, streams and counters exact, weights in tolerance).
+        ca, cb = store.torch_load(da / "checkpoint.pt"), store.torch_load(db / "checkpoint.pt")
+        assert sorted(ca) == sorted(cb) and sorted(ca["trainer"]) == sorted(cb["trainer"])
+        ta, tb = ca["trainer"], cb["trainer"]
+        for key in ("latent_rng", "technique_rng", "global_rng"):
+            assert torch.equal(ta[key], tb[key]), key
+        assert (ta["steps_done"], ta["batches_drawn"]) == (tb["steps_done"], tb["batches_drawn"])
+        for net in ("G", "D"):
+            assert sorted(ta[net]) == sorted(tb[net])
+            for name in ta[net]:
+                assert _close(ta[net][name], tb[net][name], vectorized.LOSS_RTOL)
+        for opt in ("opt_g", "opt_d"):
+            assert ta[opt]["param_groups"] == tb[opt]["param_groups"]
+            for i, state in ta[opt]["state"].items():
+                assert sorted(state) == sorted(tb[opt]["state"][i])
+                assert torch.equal(state["step"], tb[opt]["state"][i]["step"])
+        assert ca["best"]["step"] == cb["best"]["step"] and ca["max_steps"] == cb["max_steps"]
+
+
+def test_a_diverging_seed_is_masked_while_the_others_complete(tmp_path, host, monkeypatch):
+    build = runner.build_trainer
+
+    def poisoned(host_, spec, hparams, *args, **kwargs):
+        dataset, trainer = build(host_, spec, hparams, *args, **kwargs)
+        if spec.seed == 1:  # one seed's data only: its losses go NaN from the first step
+            trainer.train_x = trainer.train_x * float("nan")
+        return dataset, trainer
+
+    monkeypatch.setattr(runner, "build_trainer", poisoned)
+    specs = [_spec(seed, budget=Budget("steps", 40)) for seed in SEEDS]
+    solo = [runner.execute(s, tmp_path / "solo", host=host) for s in specs]
+    grouped = runner.execute_group(specs, tmp_path / "vec", host=host)
+    assert [r["status"] for r in grouped] == ["completed", "diverged", "completed"]
+    keys = ("status", "diverged_at", "steps", "error")
+    expected = ["diverged", 10, 10, "non-finite loss by step 10"]
+    assert [solo[1][k] for k in keys] == [grouped[1][k] for k in keys] == expected
+    assert store.read_json(tmp_path / "vec" / "runs" / specs[1].dirname / "result.json")["status"] == "diverged"
+    for a, b in (solo[0], grouped[0]), (solo[2], grouped[2]):
+        assert _metric_values_close(a["final"], b["final"])
+        assert b["training"]["group"] == list(SEEDS)
+    for spec in (specs[0], specs[2]):  # the NaNs never reached the other seeds
+        sa = store.read_jsonl(tmp_path / "solo" / "runs" / spec.dirname / "stats.jsonl")
+        sb = store.read_jsonl(tmp_path / "vec" / "runs" / spec.dirname / "stats.jsonl")
+        assert len(sa) == len(sb) == 4
+        assert all(math.isclose(x["loss_d"], y["loss_d"], rel_tol=vectorized.LOSS_RTOL) for x, y in zip(sa, sb))
+
+
+def test_interrupted_group_resumes_from_per_seed_checkpoints(tmp_path, host, monkeypatch):
+    specs = [_spec(seed) for seed in SEEDS]
+    reference = runner.execute_group(specs, tmp_path / "ref", host=host)
+
+    real_step = vectorized.SeedGroup.step
+
+    def interrupted(self):
+        if self.trainers[0].steps_done == 30:
+            raise KeyboardInterrupt  # as a kill would, between two checkpoints (steps 20 and 40)
+        return real_step(self)
+
+    monkeypatch.setattr(vectorized.SeedGroup, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute_group(specs, tmp_path / "killed", host=host)
+    monkeypatch.setattr(vectorized.SeedGroup, "step", real_step)
+    dirs = [tmp_path / "killed" / "runs" / s.dirname for s in specs]
+    assert not any((d / "result.json").exists() for d in dirs)
+    assert [store.torch_load(d / "checkpoint.pt")["trainer"]["steps_done"] for d in dirs] == [20, 20, 20]
+
+    # Seed 0 resumes solo from its group checkpoint; then the group finishes the other two.
+    solo0 = runner.execute(specs[0], tmp_path / "killed", host=host)
+    resumed = runner.execute_group(specs, tmp_path / "killed", host=host)
+    assert _json(resumed[0]) == _json(solo0) and "training" not in solo0
+    for spec, a, b in zip(specs, reference, resumed):
+        assert b["status"] == "completed"
+        assert _metric_values_close(a["final"], b["final"])
+        ra = store.read_jsonl(tmp_path / "ref" / "runs" / spec.dirname / "metrics.jsonl")
+        rb = store.read_jsonl(tmp_path / "killed" / "runs" / spec.dirname / "metrics.jsonl")
+        assert [(r["step"], r["split"], r["name"]) for r in ra] == [(r["step"], r["split"], r["name"]) for r in rb]
+    for a, b in zip(reference[1:], resumed[1:]):  # group resumed as a group: the same computation
+        assert a["weights_hash"] == b["weights_hash"]
+        assert b["training"]["group"] == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------------
+# What runs solo, and why.
+
+def test_unsupported_configurations_fall_back_with_one_logged_reason(tmp_path, host, capsys):
+    assert vectorized.unsupported(host, _spec()) is None
+    assert "BatchNorm" in vectorized.unsupported(host, _spec(arch="dcgan", dataset="mnist5k"))
+    assert "techniques" in vectorized.unsupported(host, _spec(techniques=("ema",)))
+    assert "seconds" in vectorized.unsupported(host, _spec(budget=Budget("seconds", 1)))
+    assert "fp32" in vectorized.unsupported(host, _spec(precision="bf16"))
+
+    specs = [_spec(seed, techniques=("ema",), budget=Budget("steps", 20), metrics=()) for seed in (0, 1)]
+    capsys.readouterr()
+    results = runner.execute_group(specs, tmp_path, host=host)
+    runner.execute_group(specs, tmp_path, host=host)  # finished: returned as stored, no second line
+    err = capsys.readouterr().err
+    assert err.count("vectorize-seeds: falling back to solo runs for mlp-nonsaturating+ema: techniques") == 1
+    assert [r["status"] for r in results] == ["completed", "completed"]
+    assert all("training" not in r for r in results)
+
+
+def test_structural_check_refuses_batchnorm_before_training(host):
+    from ganbench.api import DataInfo
+    from ganbench.training import Trainer
+    arch = host.architectures.get("dcgan")
+    hparams = {**arch.defaults, **host.losses.get("nonsaturating").defaults, "batch_size": 8}
+    x = torch.rand(16, 1, 28, 28) * 2 - 1
+    trainer = Trainer(arch(), host.losses.get("nonsaturating")(hparams), [], DataInfo((1, 28, 28), 10), x, None,
+                      hparams, seed=0)
+    assert "buffers" in vectorized.structural_reason(trainer)
+    assert vectorized.structural_reason(_trainers(host, "wgan", seeds=(0,))[0]) is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Grouping in the sweep, and the command line.
+
+def test_seed_groups_and_the_group_executor(tmp_path, host):
+    specs = [_spec(s, budget=Budget("steps", 10), metrics=()) for s in range(5)] + \
+            [_spec(s, loss="hinge", budget=Budget("steps", 10), metrics=()) for s in range(2)]
+    groups = sweep.seed_groups(specs, 3)
+    assert [[s.seed for s in g] for g in groups] == [[0, 1, 2], [3, 4], [0, 1]]
+    assert {g[0].loss for g in groups[:2]} == {"nonsaturating"}
+    assert sweep.parse_vectorize_seeds("auto") == vectorized.MAX_GROUP and sweep.parse_vectorize_seeds("1") == 1
+    with pytest.raises(Exception, match="vectorize-seeds"):
+        sweep.parse_vectorize_seeds("0")
+
+    from functools import partial
+    fn = partial(runner.execute, results_dir=tmp_path, host=host)
+    out = list(sweep.SeedGroupExecutor(sweep.LocalExecutor(), "auto", host=host).map(fn, specs))
+    assert [s for s, _ in out] == specs
+    assert all(r["status"] == "completed" and r["training"]["seeds"] == len(r["training"]["group"]) for _, r in out)
+    assert [r["training"]["seeds"] for _, r in out] == [5] * 5 + [2] * 2
+    again = list(sweep.SeedGroupExecutor(sweep.LocalExecutor(), 1, host=host).map(fn, specs))
+    assert _json([r for _, r in again]) == _json([r for _, r in out])  # same directories: returned as stored
+
+
+def test_command_line_vectorises_seeds_by_default(tmp_path, host):
+    from conftest import run_cli
+    args = ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8", "--seeds", "0,1",
+            "--budget", "steps=20", "--hparam", "batch_size=32", "--metric", "mode_coverage", "--threads", "1",
+            "--quiet", "--json", "--results-dir", str(tmp_path)]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads(proc.stdout)["runs"]
+    results = [json.loads((Path(r["dir"]) / "result.json").read_text()) for r in runs]
+    assert [r["training"]["group"] for r in results] == [[0, 1], [0, 1]]
+    solo = [runner.execute(RunSpec.from_dict({**store.read_json(Path(r["dir"]) / "spec.json")["spec"],
+                                              "hparams": TINY}), tmp_path / "solo", host=host) for r in runs]
+    for a, b in zip(solo, results):
+        assert _metric_values_close(a["final"], b["final"])
