@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ganbench.api import EvaluationContext
+from ganbench.api import DataInfo, EvaluationContext, Metric
 
 RAW = "raw"
 
@@ -37,3 +37,17 @@ def features(ctx: EvaluationContext, x: torch.Tensor) -> tuple[torch.Tensor, str
             return torch.zeros(0, evaluator.meta["config"]["hidden"]), evaluator.name
         return evaluator.features(x).float().cpu(), evaluator.name
     return x.detach().flatten(1).float().cpu(), RAW
+
+
+class FeatureSpaceMetric(Metric):
+    """Base of the metrics computed in :func:`features`' space (memorisation, density/coverage, FID∞):
+    they apply to any image or point data, and ``num_samples`` overrides their default N."""
+
+    def __init__(self, num_samples: int | None = None):
+        self.num_samples = num_samples
+
+    @classmethod
+    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
+        if data.kind not in ("image", "points"):
+            return f"needs images or points; {dataset_name} is {data.kind!r} data"
+        return None

@@ -32,27 +32,21 @@ import io
 import math
 
 from ganbench import hookimpl
-from ganbench.api import DataInfo, Metric, MetricValue
+from ganbench.api import MetricValue
+from ganbench.feature_space import FeatureSpaceMetric
 
 NEAREST_K = 5
 MAX_SAMPLES = 10_000
 
 
-class DensityCoverage(Metric):
+class DensityCoverage(FeatureSpaceMetric):
     """Density and coverage of Naeem et al. 2020 (k = 5), in LeNet features for digits, raw values otherwise."""
 
     name = "density_coverage"
     paper = ("Naeem, Oh, Uh, Choi & Yoo 2020, Reliable Fidelity and Diversity Metrics for Generative "
              "Models (ICML)")
 
-    def __init__(self, num_samples: int | None = None):
-        self.num_samples = num_samples  # None: as many as the split has
 
-    @classmethod
-    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
-        if data.kind not in ("image", "points"):
-            return f"needs images or points; {dataset_name} is {data.kind!r} data"
-        return None
 
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features

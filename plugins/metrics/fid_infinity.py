@@ -61,7 +61,8 @@ import numpy as np
 import torch
 
 from ganbench import hookimpl
-from ganbench.api import DataInfo, Metric, MetricValue
+from ganbench.api import MetricValue
+from ganbench.feature_space import FeatureSpaceMetric
 
 GRID_POINTS = 15     # score_infinity.py's num_points
 GRID_LOW = 0.2       # the grid starts at N_max / 5 (5000 of 50000 in score_infinity.py)
@@ -152,21 +153,14 @@ def value_name(extractor: str) -> str:
     return f"fid_infinity_{extractor.split('-', 1)[0]}"
 
 
-class FidInfinity(Metric):
+class FidInfinity(FeatureSpaceMetric):
     """FID extrapolated to infinitely many generated samples (Chong & Forsyth 2020), in feature_space."""
 
     name = "fid_infinity"
     paper = ("Chong & Forsyth 2020, Effectively Unbiased FID and Inception Score and where to find them "
              "(CVPR); FID: Heusel et al. 2017; N-dependent bias: Bińkowski et al. 2018")
 
-    def __init__(self, num_samples: int | None = None):
-        self.num_samples = num_samples  # N_max; None: as many as the reference split has
 
-    @classmethod
-    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
-        if data.kind not in ("image", "points"):
-            return f"needs images or points; {dataset_name} is {data.kind!r} data"
-        return None
 
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features

@@ -76,7 +76,8 @@ from collections import OrderedDict
 import torch
 
 from ganbench import hookimpl
-from ganbench.api import DataInfo, Metric, MetricValue
+from ganbench.api import MetricValue
+from ganbench.feature_space import FeatureSpaceMetric
 
 ALPHA = 0.01
 WARN_ABOVE = 10.0          # percent; see the module docstring
@@ -232,7 +233,7 @@ def clear_memory() -> None:
     _MEMO.clear()
 
 
-class Memorization(Metric):
+class Memorization(FeatureSpaceMetric):
     """Share of generated samples that are near-copies of training samples, and Meehan et al.'s C_T."""
 
     name = "memorization"
@@ -240,14 +241,7 @@ class Memorization(Metric):
              "Generative Models (AISTATS); authenticity after Alaa et al. 2022, How Faithful is your "
              "Synthetic Data? (ICML)")
 
-    def __init__(self, num_samples: int | None = None):
-        self.num_samples = num_samples  # None: as many as the split has, at most MAX_SAMPLES
 
-    @classmethod
-    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
-        if data.kind not in ("image", "points"):
-            return f"needs images or points; {dataset_name} is {data.kind!r} data"
-        return None
 
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features
