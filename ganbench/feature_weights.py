@@ -8,8 +8,12 @@ torch is not imported, so ``ganbench list`` and ``ganbench doctor`` stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Any
+
+from ganbench.api import DataInfo, Metric, MetricValue
 
 
 def torch_home() -> Path:
@@ -44,3 +48,49 @@ def find_weights(env_var: str, candidates: list[Path], what: str, file_hint: str
     source = f" (from {url})" if url else ""
     return None, (f"{what} weights not found: set ${env_var} to a copy of {file_hint}{source} "
                   f"or place it at {candidates[0]}; ganbench never downloads them")
+
+
+class PretrainedFidelity(Metric):
+    """Base of the FID-family metrics on a pretrained network (Inception, DINOv2, CLIP) whose weights
+    must already be on disk: one rule for availability, supported data and the call into
+    :func:`ganbench.fidelity.fidelity_metrics`. A subclass says where its weights are
+    (:meth:`weights`) and how to call torch-fidelity with them (:meth:`fidelity_options`)."""
+
+    def __init__(self, num_samples: int | None = None, max_reference: int | None = 10000):
+        self.num_samples = num_samples
+        self.max_reference = max_reference
+
+    @staticmethod
+    def weights() -> tuple[str | None, str]:
+        """``(path, "")`` if the weights are on disk, else ``(None, how to get them)``. Never downloads."""
+        raise NotImplementedError
+
+    @classmethod
+    def availability(cls) -> str | None:
+        path, reason = cls.weights()
+        return None if path else reason
+
+    @classmethod
+    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
+        if not data.is_image or len(data.shape) != 3 or data.shape[0] not in (1, 3):
+            return f"needs grey or RGB images, {dataset_name} has shape {tuple(data.shape)}"
+        return cls.availability()
+
+    def fidelity_options(self, path: str, sha256: str) -> dict[str, Any]:
+        """Keyword arguments for ``fidelity_metrics`` (extractor, key, labels, feature_dim, ...)."""
+        raise NotImplementedError
+
+    def loading(self) -> contextlib.AbstractContextManager:
+        """A context the computation runs in (CLIP silences a TorchScript deprecation warning)."""
+        return contextlib.nullcontext()
+
+    def compute(self, ctx, split: str) -> list[MetricValue]:
+        from ganbench.fidelity import fidelity_metrics, file_sha256, to_uint8_rgb
+
+        path, reason = self.weights()
+        if path is None:
+            raise RuntimeError(reason)
+        with self.loading():
+            return fidelity_metrics(ctx, split, convert=to_uint8_rgb, num_samples=self.num_samples,
+                                    max_reference=self.max_reference, weights_path=path,
+                                    **self.fidelity_options(path, file_sha256(path)))

@@ -31,8 +31,7 @@ import warnings
 from pathlib import Path
 
 from ganbench import hookimpl
-from ganbench.api import DataInfo, Metric, MetricValue
-from ganbench.feature_weights import find_weights, hub_checkpoints_dir
+from ganbench.feature_weights import PretrainedFidelity, find_weights, hub_checkpoints_dir
 
 ENV_WEIGHTS = "GANBENCH_CLIP_WEIGHTS"
 EXTRACTOR = "clip-vit-b-32"
@@ -71,44 +70,27 @@ def _quiet_jit():
         yield
 
 
-class ClipFidelity(Metric):
+class ClipFidelity(PretrainedFidelity):
     """FD_CLIP, KID and precision/recall on CLIP ViT-B/32 image embeddings, only when its weights are on disk."""
 
     name = "clip_fidelity"
     paper = ("Kynkäänniemi et al. 2023 (FD in CLIP space); Radford et al. 2021 (CLIP); Heusel et al. 2017 (FD); "
              "Bińkowski et al. 2018 (KID); Kynkäänniemi et al. 2019 (precision/recall)")
 
-    def __init__(self, num_samples: int | None = None, max_reference: int | None = 10000):
-        self.num_samples = num_samples
-        self.max_reference = max_reference
+    @staticmethod
+    def weights() -> tuple[str | None, str]:
+        return clip_weights()  # looked up at call time, so tests can point it elsewhere
 
-    @classmethod
-    def availability(cls) -> str | None:
-        path, reason = clip_weights()
-        return None if path else reason
+    def loading(self):
+        return _quiet_jit()
 
-    @classmethod
-    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
-        if not data.is_image or len(data.shape) != 3 or data.shape[0] not in (1, 3):
-            return f"needs grey or RGB images, {dataset_name} has shape {tuple(data.shape)}"
-        return cls.availability()
-
-    def compute(self, ctx, split: str) -> list[MetricValue]:
-        from ganbench.fidelity import fidelity_metrics, file_sha256, to_uint8_rgb
-
-        path, reason = clip_weights()
-        if path is None:
-            raise RuntimeError(reason)
-        sha = file_sha256(path)
-        official = sha == OFFICIAL_SHA256
-        label = EXTRACTOR if official else f"{EXTRACTOR}-custom-{sha[:8]}"
-        with _quiet_jit():
-            return fidelity_metrics(
-                ctx, split, extractor=EXTRACTOR, key="clip", fid_name="fd", convert=to_uint8_rgb,
-                num_samples=self.num_samples, max_reference=self.max_reference, extractor_label=label,
-                extractor_id=f"{EXTRACTOR}-{sha[:8]}", weights_path=path,
-                feature_dim=OFFICIAL_EMBED_DIM if official else embed_dim(path), isc=False,
-                extra={"weights_sha256": sha[:16], "resize": "tf1-bilinear"})
+    def fidelity_options(self, path: str, sha256: str) -> dict:
+        official = sha256 == OFFICIAL_SHA256
+        label = EXTRACTOR if official else f"{EXTRACTOR}-custom-{sha256[:8]}"
+        return {"extractor": EXTRACTOR, "key": "clip", "fid_name": "fd", "extractor_label": label,
+                "extractor_id": f"{EXTRACTOR}-{sha256[:8]}",
+                "feature_dim": OFFICIAL_EMBED_DIM if official else embed_dim(path), "isc": False,
+                "extra": {"weights_sha256": sha256[:16], "resize": "tf1-bilinear"}}
 
 
 @hookimpl

@@ -46,8 +46,6 @@ class DensityCoverage(FeatureSpaceMetric):
     paper = ("Naeem, Oh, Uh, Choi & Yoo 2020, Reliable Fidelity and Diversity Metrics for Generative "
              "Models (ICML)")
 
-
-
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features
 

@@ -30,8 +30,7 @@ parameters and runs on 257 tokens per 224 px image: use a GPU.
 from __future__ import annotations
 
 from ganbench import hookimpl
-from ganbench.api import DataInfo, Metric, MetricValue
-from ganbench.feature_weights import find_weights, hub_checkpoints_dir
+from ganbench.feature_weights import PretrainedFidelity, find_weights, hub_checkpoints_dir
 
 ENV_WEIGHTS = "GANBENCH_DINOV2_WEIGHTS"
 WEIGHTS_FILE = "dinov2_vitl14_pretrain.pth"
@@ -44,43 +43,24 @@ def dinov2_weights() -> tuple[str | None, str]:
                         WEIGHTS_URL)
 
 
-class Dinov2Fidelity(Metric):
+class Dinov2Fidelity(PretrainedFidelity):
     """FD_DINOv2, KID and precision/recall on DINOv2 ViT-L/14 features, only when its weights are on disk."""
 
     name = "dinov2_fidelity"
     paper = ("Stein et al. 2023 (FD_DINOv2, dgm-eval); Oquab et al. 2023 (DINOv2); Heusel et al. 2017 (FD); "
              "Bińkowski et al. 2018 (KID); Kynkäänniemi et al. 2019 (precision/recall)")
 
-    def __init__(self, num_samples: int | None = None, max_reference: int | None = 10000):
-        self.num_samples = num_samples
-        self.max_reference = max_reference
+    @staticmethod
+    def weights() -> tuple[str | None, str]:
+        return dinov2_weights()  # looked up at call time, so tests can point it elsewhere
 
-    @classmethod
-    def availability(cls) -> str | None:
-        path, reason = dinov2_weights()
-        return None if path else reason
-
-    @classmethod
-    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
-        if not data.is_image or len(data.shape) != 3 or data.shape[0] not in (1, 3):
-            return f"needs grey or RGB images, {dataset_name} has shape {tuple(data.shape)}"
-        return cls.availability()
-
-    def compute(self, ctx, split: str) -> list[MetricValue]:
+    def fidelity_options(self, path: str, sha256: str) -> dict:
         from ganbench import dinov2
-        from ganbench.fidelity import fidelity_metrics, file_sha256, to_uint8_rgb
-
-        path, reason = dinov2_weights()
-        if path is None:
-            raise RuntimeError(reason)
-        sha = file_sha256(path)
         arch = dinov2.read_architecture(path)
-        label = f"dinov2-{dinov2.architecture_name(arch)}-{sha[:8]}"
-        return fidelity_metrics(
-            ctx, split, extractor=dinov2.register(), key="dinov2", fid_name="fd", convert=to_uint8_rgb,
-            num_samples=self.num_samples, max_reference=self.max_reference, extractor_label=label,
-            extractor_id=label, weights_path=path, feature_dim=arch["embed_dim"], isc=False,
-            extra={"weights_sha256": sha[:16], "resize": "tf1-bilinear-224"})
+        label = f"dinov2-{dinov2.architecture_name(arch)}-{sha256[:8]}"
+        return {"extractor": dinov2.register(), "key": "dinov2", "fid_name": "fd", "extractor_label": label,
+                "extractor_id": label, "feature_dim": arch["embed_dim"], "isc": False,
+                "extra": {"weights_sha256": sha256[:16], "resize": "tf1-bilinear-224"}}
 
 
 @hookimpl

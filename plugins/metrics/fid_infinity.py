@@ -160,8 +160,6 @@ class FidInfinity(FeatureSpaceMetric):
     paper = ("Chong & Forsyth 2020, Effectively Unbiased FID and Inception Score and where to find them "
              "(CVPR); FID: Heusel et al. 2017; N-dependent bias: Bińkowski et al. 2018")
 
-
-
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features
 

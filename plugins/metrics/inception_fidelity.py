@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from ganbench import hookimpl
-from ganbench.api import DataInfo, Metric, MetricValue
+from ganbench.feature_weights import PretrainedFidelity
 
 ENV_WEIGHTS = "GANBENCH_INCEPTION_WEIGHTS"
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -45,41 +45,22 @@ def inception_weights() -> tuple[str | None, str]:
                   f"or place it at {hub_file} (ganbench never downloads them)")
 
 
-class InceptionFidelity(Metric):
+class InceptionFidelity(PretrainedFidelity):
     """Standard Inception FID/KID/IS/precision-recall, only when the Inception weights are on disk."""
 
     name = "inception_fidelity"
     paper = ("Heusel et al. 2017 (FID); Bińkowski et al. 2018 (KID); Salimans et al. 2016 (IS); "
              "Kynkäänniemi et al. 2019 (precision/recall); Szegedy et al. 2016 (InceptionV3)")
 
-    def __init__(self, num_samples: int | None = None, max_reference: int | None = 10000):
-        self.num_samples = num_samples
-        self.max_reference = max_reference
+    @staticmethod
+    def weights() -> tuple[str | None, str]:
+        return inception_weights()  # looked up at call time, so tests can point it elsewhere
 
-    @classmethod
-    def availability(cls) -> str | None:
-        path, reason = inception_weights()
-        return None if path else reason
-
-    @classmethod
-    def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
-        if not data.is_image or len(data.shape) != 3 or data.shape[0] not in (1, 3):
-            return f"needs grey or RGB images, {dataset_name} has shape {tuple(data.shape)}"
-        return cls.availability()
-
-    def compute(self, ctx, split: str) -> list[MetricValue]:
-        from ganbench.fidelity import fidelity_metrics, file_sha256, to_uint8_rgb
-
-        path, reason = inception_weights()
-        if path is None:
-            raise RuntimeError(reason)
-        sha = file_sha256(path)
-        label = EXTRACTOR if sha.startswith(OFFICIAL_SHA256_PREFIX) else f"{EXTRACTOR}-custom-{sha[:8]}"
-        return fidelity_metrics(
-            ctx, split, extractor=EXTRACTOR, key="inception", convert=to_uint8_rgb,
-            num_samples=self.num_samples, max_reference=self.max_reference, extractor_label=label,
-            extractor_id=f"{EXTRACTOR}-{sha[:8]}", weights_path=path, feature_dim=2048,
-            extra={"weights_sha256": sha[:16]})
+    def fidelity_options(self, path: str, sha256: str) -> dict:
+        label = EXTRACTOR if sha256.startswith(OFFICIAL_SHA256_PREFIX) else f"{EXTRACTOR}-custom-{sha256[:8]}"
+        return {"extractor": EXTRACTOR, "key": "inception", "extractor_label": label,
+                "extractor_id": f"{EXTRACTOR}-{sha256[:8]}", "feature_dim": 2048,
+                "extra": {"weights_sha256": sha256[:16]}}
 
 
 @hookimpl

@@ -241,8 +241,6 @@ class Memorization(FeatureSpaceMetric):
              "Generative Models (AISTATS); authenticity after Alaa et al. 2022, How Faithful is your "
              "Synthetic Data? (ICML)")
 
-
-
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features
 
