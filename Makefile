@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup leaderboard test benchmark browser clean
+.PHONY: setup leaderboard arch-health reproduce test benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,24 @@ leaderboard: setup
 	$(BIN)/ganbench run --all
 	$(BIN)/ganbench report --out results/leaderboard
 	@echo "leaderboard: results/leaderboard/report.md (also report.html, report.tex, report.json, csv/, figures/)" >&2
+
+## Architecture health (a benchmark, not a test: about 30 minutes on a 2-core CPU): every built-in
+## architecture at its own defaults, non-saturating loss, one kimg budget on MNIST-5k (points archs on
+## the ring); LeNet-FID, classes covered, sample grids in results/arch-health/.
+## Its runs live in their own results directory (git-ignored), so the report holds this study alone.
+AH_RUNS := results/arch-health-runs
+arch-health: setup
+	$(BIN)/ganbench run --study arch-health --results-dir $(AH_RUNS)
+	$(BIN)/ganbench report --results-dir $(AH_RUNS) --out results/arch-health
+	@echo "arch-health: results/arch-health/report.md (also report.html, csv/, figures/)" >&2
+
+## Published findings re-run (studies/reproduce.toml: about 1 h on a 2-core CPU with nothing else running):
+## the claim | paper | ganbench | holds? table and its mode-collapse and leaderboard tables, in results/reproduce/.
+REPRO_RUNS := results/reproduce-runs
+reproduce: setup
+	$(BIN)/ganbench run --study reproduce --results-dir $(REPRO_RUNS)
+	$(BIN)/ganbench report --results-dir $(REPRO_RUNS) --out results/reproduce
+	@echo "reproduce: results/reproduce/report.md (also report.html, csv/, figures/)" >&2
 
 ## Command 2: set up and run the test suite.
 test: setup browser

@@ -53,17 +53,171 @@ class DataInfo:
         return self.kind == "image"
 
 
+# ---------------------------------------------------------------------------------------------------
+# Hyperparameters: one flat namespace per run, with a schema.
+
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list"}
+
+
+@dataclasses.dataclass(frozen=True)
+class HParam:
+    """One declared hyperparameter: what ``--hparam NAME=VALUE`` and a study's ``[hparams]`` may set.
+
+    ``type`` follows the default (``bool``, ``int``, ``float``, ``str``, ``list``) unless given; an
+    ``int`` accepts whole numbers only, a ``float`` any finite number. ``low``/``high`` bound numbers
+    (inclusive, or exclusive with ``low_open``/``high_open``); ``choices`` lists the accepted values.
+    """
+
+    name: str
+    default: Any
+    doc: str = ""
+    type: type | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    def __post_init__(self):
+        if self.type is None and self.default is not None:
+            kind = type(self.default)
+            object.__setattr__(self, "type", list if kind is tuple else kind)
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES.get(self.type, getattr(self.type, "__name__", "any"))
+
+    def _type_words(self) -> str:
+        return {bool: "true or false", int: "a whole number", float: "a finite number", str: "text",
+                list: "a list"}.get(self.type, "any value")
+
+    def expected(self) -> str:
+        """What a valid value is, in words ("a number > 0", "a whole number >= 1", ...)."""
+        if self.choices is not None:
+            return "one of " + ", ".join(map(repr, self.choices))
+        what = self._type_words()
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        if self.low is not None and self.high is not None:
+            return f"{'a whole number' if self.type is int else 'a number'} in " \
+                   f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if bounds:
+            return f"{'a whole number' if self.type is int else 'a number'} {bounds[0]}"
+        return what
+
+    def problem(self, value: Any) -> str | None:
+        """``None`` if ``value`` is valid, else what a valid value is (see :meth:`expected`)."""
+        import math
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.choices is not None:
+            ok = any(value == c and type(value) is type(c) for c in self.choices)
+            return None if ok else self.expected()
+        kind = self.type
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = number and isinstance(value, int)
+        elif kind is float:
+            ok = number and math.isfinite(value)
+        elif kind is str:
+            ok = isinstance(value, str)
+        elif kind is list:
+            ok = isinstance(value, (list, tuple))
+        else:
+            return None
+        if not ok:
+            return self._type_words()
+        if number and kind in (int, float):
+            if self.low is not None:
+                ok = value > self.low if self.low_open else value >= self.low
+            if ok and self.high is not None:
+                ok = value < self.high if self.high_open else value <= self.high
+        return None if ok else self.expected()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "default": self.default, "type": self.type_name, "doc": self.doc}
+        if self.low is not None or self.high is not None:
+            d["range"] = self.expected()
+        if self.choices is not None:
+            d["choices"] = list(self.choices)
+        return d
+
+
+#: The keys the training loop itself reads (:class:`ganbench.training.Trainer`), declared once here. An
+#: architecture gives batch_size, z_dim, lr_g and lr_d their values (``None``: no default of the core);
+#: a loss or technique may override any of them (WGAN's n_critic, TTUR's learning rates).
+CORE_HPARAMS: tuple[HParam, ...] = (
+    HParam("batch_size", None, "samples per batch, real and fake alike", int, low=1),
+    HParam("z_dim", None, "size of the generator's latent vector z", int, low=1),
+    HParam("lr_g", None, "the generator optimiser's learning rate", float, low=0, low_open=True),
+    HParam("lr_d", None, "the discriminator optimiser's learning rate", float, low=0, low_open=True),
+    HParam("beta1", 0.5, "Adam's first-moment decay (beta1), for both optimisers", float, low=0, high=1,
+           high_open=True),
+    HParam("beta2", 0.999, "Adam's second-moment decay (beta2), for both optimisers", float, low=0, high=1,
+           high_open=True),
+    HParam("n_critic", 1, "discriminator updates per generator update", int, low=1),
+    HParam("reuse_fake_for_generator", False, "the generator update scores the last discriminator update's "
+           "fake batch instead of drawing a new one (pytorch/examples' DCGAN)", bool),
+)
+CORE_HPARAM_NAMES = {h.name: h for h in CORE_HPARAMS}
+#: Read by every loss that declares ``accepts_label_smoothing`` (set by the label_smoothing technique).
+REAL_LABEL = HParam("real_label", 1.0, "target of real samples in the discriminator loss (1 = no smoothing)",
+                    float, low=0, high=1, low_open=True)
+
+
 class Plugin:
-    """Common to every plugin class."""
+    """Common to every plugin class.
+
+    Hyperparameters are declared by ``defaults`` (name -> the paper's value, overridable per run) and
+    ``hparam_docs`` (name -> one line saying what the knob does); ``hparam_limits`` (name -> keyword
+    arguments of :class:`HParam`: ``low``, ``high``, ``low_open``, ``high_open``, ``choices``) adds a
+    valid range. The core applies the defaults (:func:`ganbench.runner.resolve_hparams`) and refuses,
+    before any run, a key no plugin of the run declares or a value of the wrong type or range. A key
+    the training loop reads (:data:`CORE_HPARAMS`) needs no doc of its own.
+    """
 
     name: ClassVar[str]
     paper: ClassVar[str] = ""                       # citation of the paper the variant comes from
     defaults: ClassVar[Mapping[str, Any]] = {}      # hyperparameters from that paper, overridable per run
+    hparam_docs: ClassVar[Mapping[str, str]] = {}   # one line per key of ``defaults``: what it does
+    hparam_limits: ClassVar[Mapping[str, Mapping[str, Any]]] = {}  # optional valid ranges or choices
 
     @classmethod
     def describe(cls) -> str:
         doc = (cls.__doc__ or "").strip().splitlines()
         return doc[0] if doc else ""
+
+    @classmethod
+    def hparam_schema(cls) -> tuple[HParam, ...]:
+        """This plugin's hyperparameters: ``defaults`` with their docs, the core's range for core keys."""
+        out = []
+        for name, default in cls.defaults.items():
+            core = CORE_HPARAM_NAMES.get(name)
+            limits = dict(cls.hparam_limits.get(name, {}))
+            doc = cls.hparam_docs.get(name) or (core.doc if core else "")
+            if core is not None and not limits:
+                out.append(dataclasses.replace(core, default=default, doc=doc))
+            else:
+                kind = limits.pop("type", core.type if core else None)
+                out.append(HParam(name, default, doc, kind, **limits))
+        return tuple(out)
+
+
+def hparam_schema(plugins) -> dict[str, HParam]:
+    """The schema of a run whose plugins are ``plugins`` (classes, in merge order: architecture, loss,
+    techniques): the core keys, then each plugin's declarations, a later default replacing an earlier
+    one exactly as :func:`ganbench.runner.resolve_hparams` merges them."""
+    schema = {h.name: h for h in CORE_HPARAMS}
+    for cls in plugins:
+        for h in cls.hparam_schema():
+            earlier = schema.get(h.name)
+            if earlier is not None and not cls.hparam_limits.get(h.name) and h.name not in CORE_HPARAM_NAMES:
+                h = dataclasses.replace(earlier, default=h.default, doc=h.doc or earlier.doc)
+            schema[h.name] = h
+    return schema
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -77,6 +231,9 @@ class Architecture(Plugin):
 
     conditional: ClassVar[bool] = False
     image_sides: ClassVar[tuple[int, ...]] = ()   # square image sides a convolutional stack is built for
+    # D has a head of its own that reads one sample at a time (InfoGAN's Q network): techniques that
+    # change what D's body is built for (PacGAN's packs) cannot apply.
+    auxiliary_head: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -110,6 +267,14 @@ class Loss(Plugin):
 
     needs_real_for_generator: ClassVar[bool] = False
     accepts_label_smoothing: ClassVar[bool] = False
+
+    @classmethod
+    def hparam_schema(cls) -> tuple[HParam, ...]:
+        """A loss that ``accepts_label_smoothing`` also declares ``real_label`` (default 1: no smoothing)."""
+        schema = super().hparam_schema()
+        if cls.accepts_label_smoothing and "real_label" not in cls.defaults:
+            schema += (REAL_LABEL,)
+        return schema
 
     def __init__(self, hparams: Mapping[str, Any]):
         self.hparams = dict(hparams)
@@ -152,6 +317,12 @@ class Technique(Plugin):
     # -- set-up ------------------------------------------------------------------------------------
     def wrap_generator(self, generator: nn.Module, data: DataInfo) -> nn.Module:
         return generator
+
+    def discriminator_data(self, data: DataInfo) -> DataInfo:
+        """The samples the discriminator judges, when they are not the dataset's (PacGAN's packs of m
+        samples have m times the channels). The trainer has the architecture build D for what this
+        returns, then wraps it; G is always built for ``data``."""
+        return data
 
     def wrap_discriminator(self, discriminator: nn.Module, data: DataInfo) -> nn.Module:
         """E.g. spectral normalisation, PacGAN packing, minibatch features, several discriminators."""
@@ -257,7 +428,7 @@ class Dataset(Plugin):
 class MetricValue:
     """One number with its protocol: which extractor, how many samples, against which split."""
 
-    name: str                    # e.g. "fid_lenet", "modes", "hq_percent"
+    name: str                    # snake_case, unique in an evaluation: it keys result.json and every table
     value: float
     higher_is_better: bool
     num_samples: int             # generated samples used
@@ -266,22 +437,24 @@ class MetricValue:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"std": ...}
 
 
-#: What a run's checkpoint is selected on and a leaderboard is sorted by, in order of preference
-#: ("fid_*" stands for any other FID, by name).
-PRIMARY_METRICS = ("fid_inception", "fid_lenet", "modes", "stacked_modes", "fid_*", "classes_covered")
+def _position(patterns, value_name: str) -> int | None:
+    """Where ``value_name`` stands among declared ``patterns`` (an exact name before any ``prefix_*``)."""
+    patterns = list(patterns)
+    if value_name in patterns:
+        return patterns.index(value_name)
+    for i, pattern in enumerate(patterns):
+        if pattern.endswith("*") and value_name.startswith(pattern[:-1]):
+            return i
+    return None
 
 
-def primary_metric(names) -> str | None:
-    """The most preferred of ``names`` under :data:`PRIMARY_METRICS`; the first name if none is listed."""
-    names = list(dict.fromkeys(names))
-    for wanted in PRIMARY_METRICS:
-        if wanted.endswith("*"):
-            matches = sorted(n for n in names if n.startswith(wanted[:-1]))
-            if matches:
-                return matches[0]
-        elif wanted in names:
-            return wanted
-    return names[0] if names else None
+def primary_metric(ranks: Mapping[str, Any]) -> str | None:
+    """The value name with the lowest declared rank (``Metric.ranks``, stored as ``extra["rank"]``);
+    ties go to the first name in sorted order. ``None`` when no value declares a rank: the caller
+    picks (checkpoint selection takes the first value, the report the most widely reported one)."""
+    ranked = [(rank, name) for name, rank in ranks.items()
+              if isinstance(rank, (int, float)) and not isinstance(rank, bool)]
+    return min(ranked)[1] if ranked else None
 
 
 class EvaluationContext:
@@ -308,7 +481,40 @@ class EvaluationContext:
 
 
 class Metric(Plugin):
-    """Measures a generator. One plugin may report several values (FID, KID, IS, P/R in one pass)."""
+    """Measures a generator. One plugin may report several values (FID, KID, IS, P/R in one pass).
+
+    What the core does with a value is declared here, per value name (an exact name, or
+    ``prefix_*`` for names made at run time); the core knows no metric by name.
+    :func:`ganbench.evaluation.evaluate` copies the declarations into each value's ``extra`` under
+    the same keys (see :meth:`declared`), so stored runs carry them to the report:
+
+    * ``ranks``: name -> priority as the primary metric, lower preferred. The lowest-ranked value of
+      an evaluation selects the checkpoint (on val); the lowest-ranked column of a group leads and
+      sorts its leaderboard and stability table. Values without a rank are never primary while a
+      ranked one is present.
+    * ``mode_collapse``: values shown in the mode-collapse table, in this column order.
+    * ``counts_modes``: values that count the dataset's modes covered; a run ending below half of
+      ``DataInfo.num_modes`` counts as collapsed in the stability table.
+    """
+
+    ranks: ClassVar[Mapping[str, int]] = {}
+    mode_collapse: ClassVar[tuple[str, ...]] = ()
+    counts_modes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def declared(cls, value_name: str) -> dict[str, Any]:
+        """The declarations that apply to ``value_name``, as stored in its ``extra``: ``rank``
+        (int), ``mode_collapse`` (its column position), ``counts_modes`` (True); absent keys do not apply."""
+        out: dict[str, Any] = {}
+        i = _position(cls.ranks, value_name)
+        if i is not None:
+            out["rank"] = list(cls.ranks.values())[i]
+        i = _position(cls.mode_collapse, value_name)
+        if i is not None:
+            out["mode_collapse"] = i
+        if _position(cls.counts_modes, value_name) is not None:
+            out["counts_modes"] = True
+        return out
 
     @classmethod
     def availability(cls) -> str | None:
@@ -327,9 +533,15 @@ class Metric(Plugin):
 
 
 class ReportFormat(Plugin):
-    """Renders leaderboard tables (and figures) to one output format."""
+    """Renders leaderboard tables (and figures) to one output format.
+
+    ``aliases``: other names ``ganbench report --format`` accepts for it (its file extension, say).
+    ``default``: written when ``--format`` is not given.
+    """
 
     extension: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    default: ClassVar[bool] = True
 
     def render(self, report: Any, out_dir: str) -> list[str]:
         """Write the report under ``out_dir``; return the paths written."""

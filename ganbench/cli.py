@@ -9,20 +9,29 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import click
 
 from ganbench import __version__
-from ganbench.errors import ExitCode, GanbenchError, UsageError
+from ganbench.errors import ExitCode, GanbenchError, UsageError, environment_problem
+from ganbench.preflight import MAX_RUNS_WITHOUT_YES
+from ganbench.spec import MAX_THREADS
 
 
-def _host(ctx: click.Context):
-    """Load plugins once per invocation, honouring --disable-plugin / --only-plugin."""
+def _host(ctx: click.Context, strict: bool = True):
+    """Load plugins once per invocation, honouring --disable-plugin / --only-plugin. ``strict=False``:
+    commands that only read stored results go on without a broken plugin, saying so on stderr."""
     obj = ctx.ensure_object(dict)
     if "host" not in obj:
         from ganbench import plugins
-        obj["host"] = plugins.load(disable=obj.get("disable", ()), only=obj.get("only", ()))
+        obj["host"] = plugins.load(disable=obj.get("disable", ()), only=obj.get("only", ()), strict=strict)
     return obj["host"]
+
+
+def _warn_broken(host) -> None:
+    for name, (_, _, _, problem) in sorted(host.broken.items()):
+        click.echo(f"ganbench: warning: left out: {problem} (--disable-plugin {name} to silence this)", err=True)
 
 
 class PluginGroup(click.Group):
@@ -50,7 +59,8 @@ def cli(ctx: click.Context, disable, only):
 
     \b
     Exit codes: 0 all runs completed; 1 some run failed or diverged;
-    2 usage error (unknown name, bad option, broken plugin); 3 internal error.
+    2 usage error (unknown name, bad option, broken plugin); 3 internal error;
+    4 environment error (read-only or full disk, no permission).
     """
     ctx.ensure_object(dict).update(disable=disable, only=only)
 
@@ -75,7 +85,8 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D (opt-in).")
 @click.option("--force-precision", is_flag=True,
               help="Run a --precision this machine is known to run slowly (bf16 on a CPU without native bf16).")
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch.set_num_threads (recorded; results depend on it).")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=None,
+              help="torch.set_num_threads (recorded; results depend on it).")
 @click.option("--eval-every", type=click.IntRange(0), default=None, help="Steps between held-out evaluations.")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Where torchvision datasets live ($GANBENCH_DATA).")
 @click.option("--download", is_flag=True, help="Allow downloading torchvision datasets that are missing.")
@@ -86,16 +97,22 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--vectorize-seeds", default="auto", show_default=True, metavar="K|auto",
               help="Train up to K seeds of one configuration as one batched computation (auto: all, at most 8; "
                    "1: off). Configurations it does not cover run solo, the reason on stderr.")
+@click.option("--retry-failed", is_flag=True,
+              help="Train runs stored as failed or diverged again (their earlier records are kept, renamed).")
 @click.option("-n", "--dry-run", is_flag=True, help="List the runs (and the skipped combinations) without running.")
+@click.option("-y", "--yes", is_flag=True, help=f"Run a sweep of more than {MAX_RUNS_WITHOUT_YES} runs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
 def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, hparams, results_dir,
         device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
-        jobs, vectorize_seeds, dry_run, quiet, as_json):
-    """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/."""
+        jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
+    """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/.
+
+    Every option, study key and hyperparameter is checked before the first run starts: a mistake
+    exits 2 with one line and leaves RESULTS_DIR untouched."""
+    from ganbench import preflight, sweep
     from ganbench import study as study_mod
-    from ganbench import sweep
     from ganbench.spec import Budget, parse_hparam, parse_seeds
 
     if run_all and study:
@@ -105,16 +122,27 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         raise UsageError("--arch/--loss/--dataset select an ad-hoc study; they cannot be combined with --all or --study")
     if not (run_all or study or selection):
         raise UsageError("nothing to run: give --all, --study NAME, or --dataset with --arch/--loss")
+    sweep.parse_vectorize_seeds(vectorize_seeds)  # refused now, not after the references are written
+    if executor == "ray":
+        import importlib.util
+        if importlib.util.find_spec("ray") is None:
+            raise UsageError("--executor ray needs Ray: pip install 'ganbench[ray]'")
     host = _host(ctx)
-    parsed_budget = Budget.parse(budget) if budget else None
-    parsed_seeds = parse_seeds(seeds) if seeds else None
+    # `is not None`: an empty --budget "" or --seeds "" is a mistake to report, not "use the default"
+    parsed_budget = Budget.parse(budget) if budget is not None else None
+    parsed_seeds = parse_seeds(seeds) if seeds is not None else None
     if run_all or study:
         chosen = study_mod.load(study or "default")
         if parsed_seeds:
             chosen.seeds = parsed_seeds
+        # checked here, so that an unknown name is not blamed on a key of the study file
         if techniques:
+            for name in techniques:
+                host.techniques.get(name)
             chosen.techniques = [tuple(techniques)]
         if metrics:
+            for name in metrics:
+                host.metrics.get(name)
             chosen.metrics = list(metrics)
     else:
         chosen = sweep.command_line_study(archs, losses, techniques, datasets, parsed_seeds or (0,),
@@ -129,7 +157,12 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         overrides["threads"] = max(1, min((os.cpu_count() or 1) // jobs, 8))
     if "device" not in chosen.run and not device:
         overrides["device"] = "auto"
-    plan = sweep.expand(chosen, host, overrides)
+    plan = sweep.expand(chosen, host, overrides, max_runs=None if yes or dry_run else MAX_RUNS_WITHOUT_YES)
+    preflight.check_devices((s.device for s in plan.runs),
+                            "--device" if device else f"study {chosen.source}: run.device =")
+    preflight.check_hparams(host, chosen, plan.runs, overrides["hparams"])
+    if not dry_run:
+        preflight.writable_dir(results_dir, "--results-dir")
     for name in dict.fromkeys(spec.dataset for spec in plan.runs):
         # Missing data is a usage problem, said once and at once, not a failure in every run.
         reason = host.datasets.get(name)(root=data_root, download=download).availability()
@@ -149,6 +182,12 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     if not plan.runs:
         raise UsageError("no compatible combination to run" + (f" ({len(plan.skipped)} skipped, see above)" if plan.skipped else ""))
     refs = sweep.references(plan.runs)
+    if dry_run and as_json:
+        click.echo(json.dumps({"schema": 1, "study": chosen.name, "dry_run": True, "references": [
+            {"dataset": r.dataset, "dir": os.path.join(results_dir, "references", r.dirname)} for r in refs], "runs": [
+            {"name": s.name, "dir": os.path.join(results_dir, "runs", s.dirname), "budget": str(s.budget)}
+            for s in plan.runs], "skipped": [{"what": w, "reason": r} for w, r in plan.skipped]}, indent=2))
+        return
     if dry_run:
         for ref in refs:
             click.echo(f"{ref.dirname}\treference")
@@ -166,32 +205,56 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         done = execute_reference(ref, results_dir, host=host, data_root=data_root, download=download)
         if done.get("metric_errors"):
             sweep.log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
-    progress = None if quiet or as_json else _progress_factory()
     from ganbench import store
-    if all(store.RunDir(results_dir, spec.dirname).finished for spec in plan.runs):
+    stored_failures = sweep.stored_failures(results_dir, plan.runs)
+    unfinished = [spec for spec in plan.runs if not store.RunDir(results_dir, spec.dirname).finished
+                  or (retry_failed and spec.dirname in stored_failures)]
+    if not unfinished:
         jobs = 1  # every run is stored: reading results back needs no worker processes
+    failed_before = set() if retry_failed else stored_failures
     parallel = executor == "ray" or jobs > 1
+    show = not (quiet or as_json)
+    estimates = {spec.dirname: 0.0 for spec in plan.runs}
+    from ganbench.progress import SweepProgress, format_duration
+    sweep.log(f"study {chosen.name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; "
+              f"results in {results_dir}/runs")
+    if unfinished and (show or parallel):
+        from ganbench.runner import estimate_seconds
+        # One timed step per configuration (cached on disk, read again by the runs themselves).
+        timing = time.monotonic()
+        for spec in unfinished:
+            estimates[spec.dirname] = estimate_seconds(spec, host, data_root, download)
+        sweep.log(f"about {format_duration(sum(e or 0.0 for e in estimates.values()) / jobs)} of training: "
+                  f"{len(unfinished)} runs to train, {jobs} at a time, from one timed step per configuration "
+                  f"({time.monotonic() - timing:.0f} s; evaluation not included, the ETA corrects itself as runs report)")
+        if parallel:
+            # Longest first, so that no long run starts last and leaves the other workers idle.
+            plan.runs.sort(key=lambda spec: -(estimates[spec.dirname] or 0.0))
+    bar = SweepProgress(estimates, jobs=jobs if executor == "local" else 1, enabled=show, inner_bars=not parallel)
     fn = partial(execute, results_dir=results_dir, data_root=data_root, download=download,
-                 progress=None if parallel else progress)
+                 progress=None if parallel or not show else bar, retry_failed=retry_failed)
     if executor == "ray":
         runner = sweep.RayExecutor()
     elif jobs > 1:
-        runner = sweep.ProcessExecutor(jobs, {"disable": ctx.obj.get("disable", ()), "only": ctx.obj.get("only", ())})
+        runner = sweep.ProcessExecutor(jobs, {"disable": ctx.obj.get("disable", ()), "only": ctx.obj.get("only", ())},
+                                       progress=bar if show else None)
     else:
         runner = sweep.LocalExecutor()
         fn = partial(fn, host=host)
     runner = sweep.SeedGroupExecutor(runner, vectorize_seeds, host=host)
-    sweep.log(f"study {chosen.name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; results in {results_dir}/runs")
     outcomes = []
-    outer = progress(total=len(plan.runs), desc="sweep", position=0) if progress else None
-    for spec, result in runner.map(fn, plan.runs):
+    started = time.monotonic()
+    for spec, result in sweep.shared_map(runner, fn, plan.runs):
         outcomes.append((spec, result))
-        if outer:
-            outer.update(1)
+        bar.run_finished(spec.dirname, result["status"])
         if result["status"] != "completed":
-            sweep.log(f"{result['status']}: {spec.name}: {result.get('error')}")
-    if outer:
-        outer.close()
+            earlier = "; stored result from an earlier attempt; --retry-failed to run it again" \
+                if spec.dirname in failed_before else ""
+            sweep.log(f"{result['status']}: {spec.name}: {result.get('error')}{earlier}")
+    bar.close()
+    if unfinished:
+        took = f"sweep took {format_duration(time.monotonic() - started)}"
+        sweep.log(f"{took} (estimated {format_duration(bar.initial_seconds())} at the start)" if show or parallel else took)
     counts = sweep.summarise(outcomes)
     if as_json:
         click.echo(json.dumps({"schema": 1, "study": chosen.name, "counts": counts, "runs": [
@@ -207,31 +270,22 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         ctx.exit(ExitCode.RUNS_FAILED)
 
 
-def _progress_factory():
-    from tqdm import tqdm
-
-    def make(**kwargs):
-        position = kwargs.pop("position", 1)
-        return tqdm(file=sys.stderr, leave=False, dynamic_ncols=True, position=position, **kwargs)
-    return make
-
-
 # ---------------------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def plugins(ctx, as_json):
-    """Every plugin: its distribution, version, and what it provides."""
-    host = _host(ctx)
+    """Every plugin: its distribution, version, and what it provides (or why it is broken)."""
+    host = _host(ctx, strict=False)
     infos = host.plugins()
     if as_json:
         click.echo(json.dumps({"schema": 1, "ganbench_version": __version__, "plugins": [
             {"name": p.name, "module": p.module, "distribution": p.distribution, "version": p.version,
-             "provides": p.provides} for p in infos]}, indent=2))
+             "provides": p.provides, "broken": p.broken or None} for p in infos]}, indent=2))
         return
     for p in infos:
         provided = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.provides.items()) or "(nothing)"
-        click.echo(f"{p.name}\t{p.distribution} {p.version}\t{provided}")
+        click.echo(f"{p.name}\t{p.distribution} {p.version}\t{f'BROKEN: {p.broken}' if p.broken else provided}")
 
 
 @cli.command("list")
@@ -240,12 +294,14 @@ def plugins(ctx, as_json):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_(ctx, kind, as_json):
-    """List one kind of plugin with a line of description (datasets: shape, classes, availability)."""
+    """List one kind of plugin with a line of description (datasets: shape, classes, availability;
+    architectures, losses, techniques: their hyperparameters and defaults, with docs in --json)."""
     if kind == "studies":
         from ganbench import study
         rows = [{"name": n, "description": study.load(n).description} for n in study.builtin_names()]
     else:
-        host = _host(ctx)
+        host = _host(ctx, strict=False)
+        _warn_broken(host)
         rows = []
         for cls in host.registries[kind]:
             row = {"name": cls.name, "description": cls.describe(), "paper": cls.paper,
@@ -259,6 +315,8 @@ def list_(ctx, kind, as_json):
             elif kind == "metrics":
                 reason = cls.availability()  # pretrained weights on disk; never downloads
                 row.update(available=reason is None, how_to_get=reason)
+            if kind in ("architectures", "losses", "techniques"):
+                row["hparams"] = [h.to_dict() for h in cls.hparam_schema()]
             rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -271,33 +329,62 @@ def list_(ctx, kind, as_json):
                     ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
         elif kind == "metrics":
             extra = "\t" + ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
+        elif row.get("hparams"):
+            extra = "\t" + " ".join(f"{h['name']}={json.dumps(h['default'])}" for h in row["hparams"])
         click.echo(f"{row['name']}\t{row['description']}{extra}")
 
 
 # ---------------------------------------------------------------------------------------------------
-FORMAT_ALIASES = {"md": "markdown", "tex": "latex"}
-
-
 @cli.command()
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "formats", multiple=True, metavar="NAME",
-              help="Report format (repeatable): markdown (md), csv, json, latex (tex), html, or a plugin's; default all.")
+              help="Report format (repeatable), by name or alias (`ganbench list report_formats`); "
+                   "default: every loaded format that declares itself a default.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory; default RESULTS_DIR/leaderboard.")
 @click.pass_context
 def report(ctx, results_dir, formats, out):
     """Turn the stored runs into leaderboard tables and figures; print the paths written."""
-    from ganbench.report import build_report, write_report
-    host = _host(ctx)
-    formats = tuple(FORMAT_ALIASES.get(name, name) for name in formats)
-    for name in formats:
-        host.report_formats.get(name)
+    from ganbench.preflight import writable_dir
+    from ganbench.report import build_report, resolve_formats, write_report
+    host = _host(ctx, strict=False)  # stored results stay readable when an unrelated plugin breaks
+    _warn_broken(host)
+    if not host.report_formats.names():
+        raise UsageError(f"no report format is loaded ({host.report_formats.not_loaded or 'none installed'}); "
+                         f"add one with --only-plugin NAME")
+    formats = [cls.name for cls in resolve_formats(host, formats)]  # unknown names fail before any work
+    if not formats:
+        raise UsageError("no loaded report format is written by default; name one with --format "
+                         f"({', '.join(host.report_formats.names())})")
     if not os.path.isdir(os.path.join(results_dir, "runs")):
         raise UsageError(f"no runs under {results_dir}/runs; run `ganbench run --all` first or pass --results-dir")
+    out = out if out is not None else os.path.join(results_dir, "leaderboard")
+    writable_dir(out, "--out")  # before the minutes of reading runs and drawing figures
     rep = build_report(results_dir, host=host)
-    paths = write_report(rep, out or os.path.join(results_dir, "leaderboard"),
-                         formats=tuple(formats) or tuple(host.report_formats.names()), host=host)
+    paths = write_report(rep, out, formats=formats, host=host)
     for path in paths:
         click.echo(path)
+    summary = _collection_summary(rep, paths)
+    if summary:
+        click.echo(f"ganbench: report: {summary}", err=True)
+
+
+def _collection_summary(rep, paths: list[str]) -> str | None:
+    """One line for stderr when runs could not be read: the report lists them, but nobody reads a
+    report to find out that it is incomplete."""
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+    unreadable = {p.split("/", 1)[0] for p in rep.problems
+                  if not p.startswith("references/") and p.split(":", 1)[0].endswith(("/spec.json", "/result.json"))}
+    unreadable_lines = sum(1 for p in rep.problems if p.split("/", 1)[0] in unreadable)
+    parts = [count(len(unreadable), "run") + " unreadable"] if unreadable else []
+    if rep.incomplete:
+        parts.append(f"{len(rep.incomplete)} incomplete (no result.json)")
+    if len(rep.problems) > unreadable_lines:
+        parts.append(count(len(rep.problems) - unreadable_lines, "other problem"))
+    if not parts:
+        return None
+    where = next((p for p in paths if p.endswith((".md", ".html"))), None)
+    return ", ".join(parts) + (f": see {where}" if where else ": see the report")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -329,18 +416,27 @@ def main(argv=None) -> None:
         click.echo(f"ganbench: error: {exc.format_message()}", err=True)
         sys.exit(ExitCode.USAGE_ERROR)
     except GanbenchError as exc:
-        click.echo(f"ganbench: error: {exc}", err=True)
-        sys.exit(ExitCode.USAGE_ERROR)
+        click.echo(f"ganbench: error: {_one_line(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("ganbench: interrupted; finished runs are stored and the others resume from their checkpoints",
                    err=True)
         sys.exit(ExitCode.RUNS_FAILED)
     except Exception as exc:
+        problem = environment_problem(exc) if isinstance(exc, OSError) else None
+        if problem is not None:  # a full or read-only disk is the machine's state, not a bug
+            click.echo(f"ganbench: error: {_one_line(str(problem))}", err=True)
+            sys.exit(problem.exit_code)
         if os.environ.get("GANBENCH_DEBUG"):
             raise
-        click.echo(f"ganbench: internal error: {type(exc).__name__}: {exc} (set GANBENCH_DEBUG=1 for the traceback)",
-                   err=True)
+        click.echo(f"ganbench: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                   f"(set GANBENCH_DEBUG=1 for the traceback)", err=True)
         sys.exit(ExitCode.INTERNAL_ERROR)
     sys.exit(ExitCode.OK)
+
+
+def _one_line(text: str) -> str:
+    """stderr carries one line per error, whatever a plugin or a path puts in the message."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 

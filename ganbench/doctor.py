@@ -132,6 +132,20 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
+def device_problem(device: str) -> str | None:
+    """None when ``device`` ("auto", "cpu", "cuda", "mps") exists on this machine, else one line saying
+    what is missing. A run on a missing device can only fail, so this is asked before any run."""
+    import torch
+    kind = device.split(":", 1)[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        return f"no CUDA device here: {_cuda_summary()}"
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            return "no MPS device here (MPS is Apple silicon under macOS)"
+    return None
+
+
 def _cuda_native_bf16() -> bool:
     import torch
     try:

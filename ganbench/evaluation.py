@@ -15,6 +15,8 @@ import torch
 
 from ganbench import paths
 from ganbench.api import DataInfo, Dataset, EvaluationContext, Metric, MetricValue
+from ganbench.errors import PluginError
+from ganbench.registry import NAME_PATTERN
 from ganbench.seeding import make_generator
 
 def to_metric_space(x: torch.Tensor, data: DataInfo) -> torch.Tensor:
@@ -115,17 +117,35 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _name_problem(produced: list[MetricValue]) -> str | None:
+    """Why the value names of one metric cannot be stored (they key result.json and every table)."""
+    seen = set()
+    for v in produced:
+        if not isinstance(v.name, str) or not NAME_PATTERN.match(v.name):
+            return (f"returned a value named {repr(v.name)[:60]}, not a valid name (lowercase snake_case "
+                    f"matching {NAME_PATTERN.pattern}); none of its values are kept")
+        if v.name in seen:
+            return f"returned two values named {v.name!r}; none of its values are kept"
+        seen.add(v.name)
+    return None
+
+
 def evaluate(metrics: list[Metric], ctx: EvaluationContext, split: str
              ) -> tuple[list[MetricValue], dict[str, str]]:
     """Run every metric against ``split``; return ``(values, errors)``.
 
-    A metric that raises contributes ``errors[metric.name] = "ExcType: first line"`` and no values;
-    the others still run, so one broken metric never costs a run its other numbers. Each value gets
-    ``extra["seconds"]``, the wall time of the metric that produced it (sampling included for the
-    first metric that draws a given ``n``).
+    A metric that raises, or returns a value whose name is not a valid name, contributes
+    ``errors[metric.name] = "..."`` (one line) and no values; the others still run, so one broken metric
+    never costs a run its other numbers. Each value gets ``extra["seconds"]``, the wall time of the
+    metric that produced it (sampling included for the first metric that draws a given ``n``), and
+    what its metric declares about it (:meth:`ganbench.api.Metric.declared`: rank, mode-collapse role).
+
+    Two metrics returning a value of the same name raise :class:`PluginError` naming both: values are
+    stored and selected by name, and neither can be told to be the right one.
     """
     values: list[MetricValue] = []
     errors: dict[str, str] = {}
+    producer: dict[str, str] = {}   # value name -> the metric that returned it, for the message
     for metric in metrics:
         if isinstance(metric, type):
             metric = metric()
@@ -136,8 +156,23 @@ def evaluate(metrics: list[Metric], ctx: EvaluationContext, split: str
         except Exception as exc:  # isolation is the point: report and go on
             errors[name] = _one_line(exc)
             continue
-        seconds = round(time.perf_counter() - start, 3)
+        problem = _name_problem(produced)
+        if problem:
+            errors[name] = problem
+            continue
         for v in produced:
+            if v.name in producer:
+                raise PluginError(
+                    f"metrics {producer[v.name]} and {name!r} ({type(metric).__module__}) both return a value "
+                    f"named {v.name!r}, and one would replace the other; rename one, or leave one out "
+                    f"(--metric, --disable-plugin)")
+            producer[v.name] = f"{name!r} ({type(metric).__module__})"
+        seconds = round(time.perf_counter() - start, 3)
+        declared = metric.declared if isinstance(metric, Metric) else (lambda _: {})
+        for v in produced:
+            # the metric's declarations about this value travel with it (the report reads runs, never
+            # plugins); a fresh dict, since a metric may hand several values one extra
+            v.extra = {**declared(v.name), **v.extra}
             v.extra.setdefault("seconds", seconds)
             v.extra.setdefault("metric", name)  # which plugin produced it: the report explains each one
         values.extend(produced)

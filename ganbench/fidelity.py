@@ -47,6 +47,7 @@ from ganbench.evaluation import dataset_fingerprint
 KID_SUBSET_MAX = 1000   # torch-fidelity's default and the KID paper's
 KID_SUBSET_MIN = 100    # below this the unbiased MMD estimate is too noisy to rank generators
 KID_SUBSETS = 100
+KID_SE_BLOCK = 1024      # rows of the pair matrix held at once for KID's standard error
 ISC_SPLITS = 10
 PRC_NEIGHBORHOOD = 3
 RNG_SEED = 2020          # torch-fidelity's default; fixes KID subsets and ISC shuffling
@@ -141,9 +142,9 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
             f"precision/recall need more than k={PRC_NEIGHBORHOOD} samples per side; have {n} and {n_ref}")
         prc = False
 
-    res = {}
+    res, kid_features = {}, None
     if isc or fid or kid or prc:
-        res = torch_fidelity.calculate_metrics(
+        res, kid_features = _calculate(
             input1=TensorSamples(convert(fake)),
             input2=TensorSamples(convert(real)),
             input1_cache_name=None,  # never name the generated side (see the module docstring)
@@ -180,7 +181,8 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
         out.append(value(fid_name, res[torch_fidelity.KEY_METRIC_FID], False, **fid_extra))
     if kid:
         out.append(value("kid", res[torch_fidelity.KEY_METRIC_KID_MEAN], False,
-                         std=res[torch_fidelity.KEY_METRIC_KID_STD], subset_size=kid_subset, subsets=kid_subsets))
+                         std=res[torch_fidelity.KEY_METRIC_KID_STD], subset_size=kid_subset, subsets=kid_subsets,
+                         se=kid_standard_error(*kid_features)))
     if isc:
         out.append(value("is", res[torch_fidelity.KEY_METRIC_ISC_MEAN], True,
                          std=res[torch_fidelity.KEY_METRIC_ISC_STD], splits=ISC_SPLITS))
@@ -190,6 +192,72 @@ def fidelity_metrics(ctx: EvaluationContext, split: str, *, extractor: str, key:
     higher = {"kid": False, "is": True, "precision": True, "recall": True}
     out.extend(value(name, math.nan, higher[name], skipped=why) for name, why in skipped.items())
     return out
+
+
+def _calculate(**kwargs) -> tuple[dict, tuple | None]:
+    """``torch_fidelity.calculate_metrics`` for one feature extractor, made of the library's own steps,
+    so that the features it extracts once also serve KID's standard error: ``(metrics, (generated,
+    real) KID-layer features or None)``."""
+    from torch_fidelity.helpers import get_kwarg
+    from torch_fidelity.metric_fid import fid_featuresdict_to_statistics_cached, fid_statistics_to_metric
+    from torch_fidelity.metric_isc import isc_featuresdict_to_metric
+    from torch_fidelity.metric_kid import kid_featuresdict_to_metric
+    from torch_fidelity.metric_prc import prc_featuresdict_to_metric
+    from torch_fidelity.utils import (create_feature_extractor, extract_featuresdict_from_input_id_cached,
+                                      get_cacheable_input_name, resolve_feature_extractor,
+                                      resolve_feature_layer_for_metric)
+
+    wanted = [m for m in ("isc", "fid", "kid", "prc") if get_kwarg(m, kwargs)]
+    layers = {m: resolve_feature_layer_for_metric(m, **kwargs) for m in wanted}
+    extractor = create_feature_extractor(resolve_feature_extractor(**kwargs), sorted(set(layers.values())), **kwargs)
+    generated = extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)
+    real = extract_featuresdict_from_input_id_cached(2, extractor, **kwargs)
+    out: dict = {}
+    if "isc" in layers:
+        out.update(isc_featuresdict_to_metric(generated, layers["isc"], **kwargs))
+    if "fid" in layers:
+        stats = [fid_featuresdict_to_statistics_cached(feats, get_cacheable_input_name(i, **kwargs), extractor,
+                                                       layers["fid"], **kwargs)
+                 for i, feats in ((1, generated), (2, real))]
+        out.update(fid_statistics_to_metric(*stats, get_kwarg("verbose", kwargs)))
+    if "kid" in layers:
+        out.update(kid_featuresdict_to_metric(generated, real, layers["kid"], **kwargs))
+    if "prc" in layers:
+        out.update(prc_featuresdict_to_metric(generated, real, layers["prc"], **kwargs))
+    kid_features = (generated[layers["kid"]], real[layers["kid"]]) if "kid" in layers else None
+    return out, kid_features
+
+
+def kid_standard_error(generated: torch.Tensor, real: torch.Tensor) -> float:
+    """Standard error of the unbiased MMD^2 (KID) of ``generated`` vs ``real`` features, from the exact
+    variance of a degree-2 U-statistic (Hoeffding 1948):
+    Var(U) = 2 / (m (m - 1)) * (2 (m - 2) zeta_1 + zeta_2), with the KID paper's kernel
+    k(a, b) = (a.b / d + 1)^3 (Binkowski et al. 2018, "Demystifying MMD GANs", who also use the
+    U-statistic's variance), h(i, j) = k(x_i, x_j) + k(y_i, y_j) - k(x_i, y_j) - k(x_j, y_i) over the
+    first m = min(n_generated, n_real) pairs, zeta_2 by plug-in and zeta_1 from the row means of h with
+    their own noise removed. Under equal distributions zeta_1 vanishes and zeta_2 carries the error,
+    so the real-data row gets an honest one (checked against repeated samples in the tests)."""
+    m = min(len(generated), len(real))
+    if m < 4:
+        return math.nan
+    x, y = generated[:m].double(), real[:m].double()
+    d = x.shape[1]
+    kernel = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    row_sums, square_sum = [], 0.0
+    for a in range(0, m, KID_SE_BLOCK):  # rows of h a block at a time: 10k x 10k would be 800 MB
+        b = min(m, a + KID_SE_BLOCK)
+        h = kernel(x[a:b], x) + kernel(y[a:b], y) - kernel(x[a:b], y) - kernel(y[a:b], x)
+        h[torch.arange(b - a), torch.arange(a, b)] = 0  # i = j is not a pair
+        row_sums.append(h.sum(1))
+        square_sum += float((h ** 2).sum())
+    rows = torch.cat(row_sums)
+    u = float(rows.sum()) / (m * (m - 1))
+    zeta2 = square_sum / (m * (m - 1)) - u ** 2
+    # A row mean of h carries the noise of its m - 1 terms, (zeta_2 - zeta_1) / (m - 1): taken out,
+    # or under equal distributions (zeta_1 = 0) the error comes out twice too large.
+    zeta1 = (float(((rows / (m - 1)) ** 2).mean()) - u ** 2 - zeta2 / (m - 1)) * (m - 1) / (m - 2)
+    var = 2.0 / (m * (m - 1)) * (2 * (m - 2) * zeta1 + zeta2)
+    return math.sqrt(max(var, 0.0))
 
 
 def extract_features(extractor: str, x: torch.Tensor, layer: str, weights_path: str | None = None,

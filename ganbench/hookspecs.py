@@ -81,7 +81,8 @@ def ganbench_register_commands(cli: click.Group) -> None:
 
 @hookspec
 def ganbench_run_start(spec: dict[str, Any], run_dir: str) -> None:
-    """Observe a run about to train (after its specification is stored). Must not change anything.
+    """Observe a run about to train (after its specification is stored). Cannot change anything: an
+    exception is ignored (the first one of each plugin is logged) and the run goes on.
 
     :param spec: the run's full specification, as stored in ``spec.json``.
     :param run_dir: the run's directory.
@@ -90,7 +91,8 @@ def ganbench_run_start(spec: dict[str, Any], run_dir: str) -> None:
 
 @hookspec
 def ganbench_run_end(spec: dict[str, Any], result: dict[str, Any], run_dir: str) -> None:
-    """Observe a finished run (completed, diverged or failed), e.g. to upload its record.
+    """Observe a finished run (completed, diverged or failed), e.g. to upload its record. Like
+    ``ganbench_run_start``, an exception here changes nothing.
 
     :param spec: the run's full specification.
     :param result: the run's final record, as stored in ``result.json``.

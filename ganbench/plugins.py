@@ -30,6 +30,10 @@ Choosing plugins
 * ``GANBENCH_DISABLE_PLUGINS=a,b`` or ``ganbench --disable-plugin a`` blocks entry points by name.
 * ``GANBENCH_LOAD_PLUGINS=a,b`` or ``ganbench --only-plugin a`` loads only those entry points.
 * ``GANBENCH_TRACE_PLUGINS=1`` prints every hook call to stderr.
+
+A plugin that fails to import, or raises in a registration hook, stops ``ganbench run`` with a line
+naming it, its distribution and ``--disable-plugin NAME``. ``ganbench report`` and ``ganbench plugins``
+load without it and list it as broken, so stored results stay readable.
 """
 
 from __future__ import annotations
@@ -68,16 +72,18 @@ class PluginInfo:
     distribution: str    # the installed distribution that declares it
     version: str
     provides: dict[str, list[str]]
+    broken: str = ""     # why it could not be loaded (``load(strict=False)`` only); empty when it works
 
 
 class Host:
     """A loaded plugin manager plus the registries its plugins filled. Build one with :func:`load`."""
 
     def __init__(self, pm: pluggy.PluginManager, registries: dict[str, Registry],
-                 dists: dict[str, tuple[str, str, str]]):
+                 dists: dict[str, tuple[str, str, str]], broken: dict[str, tuple[str, str, str, str]] | None = None):
         self.pm = pm
         self.registries = registries
         self._dists = dists  # plugin name -> (module, distribution, version)
+        self.broken = dict(broken or {})  # plugin name -> (module, distribution, version, problem), left out
 
     @property
     def architectures(self) -> Registry:
@@ -110,7 +116,9 @@ class Host:
             provides = {kind: [n for n in reg.names() if reg.plugin_of(n) == name]
                         for kind, reg in self.registries.items()}
             out.append(PluginInfo(name, module, dist, version, {k: v for k, v in provides.items() if v}))
-        return out
+        out += [PluginInfo(name, module, dist, version, {}, problem)
+                for name, (module, dist, version, problem) in self.broken.items()]
+        return sorted(out, key=lambda p: p.name)
 
     def versions(self) -> dict[str, str]:
         """``{distribution: version}`` of every distribution that contributed a plugin."""
@@ -135,12 +143,21 @@ def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metad
     return found
 
 
-def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[tuple[str, object]] = ()) -> Host:
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[tuple[str, object]] = (),
+         strict: bool = True) -> Host:
     """Build a fresh plugin host: specs, entry points (minus blocked ones), validation, registries.
 
     :param disable: entry-point names to block (added to ``$GANBENCH_DISABLE_PLUGINS``).
     :param only: if non-empty, load only these entry points (added to ``$GANBENCH_LOAD_PLUGINS``).
     :param extra: ``(name, plugin)`` pairs registered after the entry points (tests, notebooks).
+    :param strict: a plugin that fails to import or raises in a registration hook raises PluginError
+        (a sweep must not run with a plugin silently missing). ``False`` leaves it out and records it
+        in ``Host.broken``, for commands that only read stored results.
     """
     from ganbench import api
 
@@ -155,20 +172,32 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
     known = {ep.name for ep, _ in eps}
     for name in (disabled | allowed) - known:
         raise UsageError(f"no plugin named {name!r} to block or allow; installed: {', '.join(sorted(known))}")
+    for name in sorted(disabled & allowed):
+        raise UsageError(f"plugin {name!r} is both disabled (--disable-plugin, ${ENV_DISABLE}) and allowed "
+                         f"(--only-plugin, ${ENV_ONLY}); give it to one of them")
 
     dists: dict[str, tuple[str, str, str]] = {}
+    wheres: dict[str, str] = {}
+    broken: dict[str, tuple[str, str, str, str]] = {}
+
+    def give_up(name: str, problem: str, exc: Exception) -> None:
+        if strict:
+            raise PluginError(f"{problem}; to run without it: --disable-plugin {name}") from exc
+        module, dist, version = dists.pop(name, ("?", "?", "?"))
+        broken[name] = (module, dist, version, problem)
     for ep, dist in eps:
         if ep.name in disabled or (allowed and ep.name not in allowed):
             pm.set_blocked(ep.name)
             continue
         dist_name = dist.metadata["Name"]
         where = f"plugin {ep.name!r} ({ep.value}) from distribution {dist_name} {dist.version}"
+        dists[ep.name], wheres[ep.name] = (ep.value, dist_name, dist.version), where
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must name itself, not crash with a traceback
-            raise PluginError(f"{where} failed to import: {type(exc).__name__}: {exc}") from exc
+            give_up(ep.name, f"{where} failed to import: {_one_line(exc)}", exc)
+            continue
         _register(pm, plugin, ep.name, where)
-        dists[ep.name] = (ep.value, dist_name, dist.version)
     for name, plugin in extra:
         _register(pm, plugin, name, f"plugin {name!r}")
         dists[name] = (getattr(plugin, "__name__", repr(plugin)), "(not installed)", "0")
@@ -186,10 +215,30 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
         implementers = {impl.plugin_name: impl.plugin for impl in getattr(pm.hook, hook_name).get_hookimpls()}
         for name, plugin in sorted(implementers.items()):
             registry.current_plugin = name
-            pm.subset_hook_caller(hook_name, [p for p in pm.get_plugins() if p is not plugin])(registry=registry)
+            try:
+                pm.subset_hook_caller(hook_name, [p for p in pm.get_plugins() if p is not plugin])(registry=registry)
+            except Exception as exc:  # the plugin's own code raised: name it, never a bare traceback
+                where = wheres.get(name, f"plugin {name!r}")
+                # the registry's own message names the plugin; the full label adds its distribution
+                problem = str(exc).replace(f"plugin {name!r}", where, 1) if isinstance(exc, PluginError) \
+                    else f"{where} raised in {hook_name}: {_one_line(exc)}"
+                give_up(name, problem, exc)
+                # what it registered before failing goes too: a half-registered plugin is not loaded
+                for done in [*registries.values(), registry]:
+                    done.discard_plugin(name)
+                pm.unregister(name=name)
         registry.current_plugin = "?"
         registries[kind] = registry
-    return Host(pm, registries, dists)
+    notes = []
+    if allowed:
+        notes.append(f"plugins other than {', '.join(sorted(allowed))} are not loaded (--only-plugin, ${ENV_ONLY})")
+    if disabled:
+        notes.append(f"disabled: {', '.join(sorted(disabled))} (--disable-plugin, ${ENV_DISABLE})")
+    if broken:
+        notes.append(f"broken: {', '.join(sorted(broken))} (see `ganbench plugins`)")
+    for registry in registries.values():
+        registry.not_loaded = "; ".join(notes)
+    return Host(pm, registries, dists, broken)
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str, where: str) -> None:

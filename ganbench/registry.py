@@ -13,6 +13,8 @@ from ganbench.errors import PluginError, UsageError
 
 T = TypeVar("T")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+SINGULAR = {"architectures": "architecture", "losses": "loss", "techniques": "technique", "datasets": "dataset",
+            "metrics": "metric", "report_formats": "report format"}
 
 
 def _qualname(cls: type) -> str:
@@ -28,6 +30,7 @@ class Registry(Generic[T]):
         self._items: dict[str, type[T]] = {}
         self._plugin_of: dict[str, str] = {}
         self.current_plugin: str = "?"  # set by the plugin manager while a plugin's hook runs
+        self.not_loaded: str = ""        # why some installed plugins are missing (--only-plugin, ...), for messages
 
     def add(self, cls: type[T]) -> type[T]:
         """Register ``cls`` under ``cls.name``. Returns ``cls`` so it can be used as a decorator."""
@@ -51,8 +54,14 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise UsageError(f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
-                             f"{name!r}; valid: {', '.join(self.names()) or '(none installed)'}") from None
+            valid = ", ".join(self.names()) or ("(none loaded)" if self.not_loaded else "(none installed)")
+            hidden = f"; {self.not_loaded}" if self.not_loaded else ""
+            raise UsageError(f"unknown {SINGULAR.get(self.kind, self.kind)} {name!r}; valid: {valid}{hidden}") from None
+
+    def discard_plugin(self, plugin: str) -> None:
+        """Forget everything ``plugin`` registered (it failed half-way through its hook)."""
+        for name in [n for n, p in self._plugin_of.items() if p == plugin]:
+            del self._items[name], self._plugin_of[name]
 
     def plugin_of(self, name: str) -> str:
         return self._plugin_of[name]

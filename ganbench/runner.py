@@ -4,7 +4,9 @@
 on the held-out split during training and on the test split at the end, and stores everything in the
 run's directory (:mod:`ganbench.store`). It never raises for a run's own failure: a plugin exception
 becomes status ``failed`` (traceback in ``error.txt``), a non-finite loss becomes ``diverged``.
-A run found finished is returned as stored; a run found with a checkpoint resumes from it.
+A run found finished is returned as stored; a run found with a checkpoint resumes from it. A run is
+trained only by the process holding its lock (:meth:`ganbench.store.RunDir.lock`), so processes may
+share a results directory.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ LOG_EVERY = 10          # steps between stats lines and finiteness checks
 WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
 
 
-_STEP_COST_CACHE: dict[str, dict[str, int]] = {}
+_STEP_COST_CACHE: dict[str, dict[str, float]] = {}
 
 
 class Diverged(Exception):
@@ -86,11 +88,13 @@ def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = No
     return dataset, trainer
 
 
-def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True) -> dict[str, int]:
+def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True,
+                 timed_steps: int = 3) -> dict[str, float]:
     """The cost of one real training step, on a throwaway trainer so the real run is untouched:
     ``flops`` (all D updates and the G update, forward and backward, counted by
-    ``torch.utils.flop_counter``; 0 when not counted) and ``images``, the real images the trainer
-    drew in it (techniques such as unrolling draw extra batches: the trainer counts them all)."""
+    ``torch.utils.flop_counter``; 0 when not counted), ``images``, the real images the trainer
+    drew in it (techniques such as unrolling draw extra batches: the trainer counts them all), and
+    ``seconds``, the fastest of ``timed_steps`` plain steps after it (the sweep's ETA; never a result)."""
     with torch.random.fork_rng(devices=[]):
         trainer = make_trainer()
         before = trainer.images_shown
@@ -102,7 +106,62 @@ def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True) 
         else:
             trainer.step()
             flops = 0
-    return {"flops": flops, "images": trainer.images_shown - before}
+        images = trainer.images_shown - before
+        seconds = math.inf
+        for _ in range(max(1, timed_steps)):
+            _sync(str(trainer.device))
+            t0 = time.perf_counter()
+            trainer.step()
+            _sync(str(trainer.device))
+            seconds = min(seconds, time.perf_counter() - t0)
+    return {"flops": flops, "images": images, "seconds": seconds}
+
+
+def cached_step_cost(spec: RunSpec, hparams: dict[str, Any], host,
+                     measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """A step's FLOPs, images and time depend on shapes, not on the seed: measured once per configuration,
+    kept in memory for this process and on disk (``cache_dir()/step_costs``) for the next one,
+    keyed by everything but seed, study and budget, plus the versions that could change them."""
+    from ganbench import paths
+    key = json.dumps({**spec.to_dict(), "seed": None, "study": None, "budget": None,
+                      "hparams": hparams, "versions": provenance.versions(host)},
+                     sort_keys=True, default=str)
+    if key in _STEP_COST_CACHE:
+        return _STEP_COST_CACHE[key]
+    import hashlib
+    path = paths.cache_dir() / "step_costs" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    cost = None
+    with contextlib.suppress(Exception):  # absent, unreadable or older: measuring again is always safe
+        stored = store.read_json(path)
+        if stored.get("key") == key:
+            cost = {"flops": int(stored["flops"]), "images": int(stored["images"]),
+                    "seconds": float(stored["seconds"])}
+    if cost is None:
+        cost = measure()
+        with contextlib.suppress(OSError):
+            store.atomic_write_json(path, {"key": key, **cost})
+    _STEP_COST_CACHE[key] = cost
+    return cost
+
+
+def estimate_seconds(spec: RunSpec, host, data_root: str | None = None, download: bool = False) -> float | None:
+    """Seconds of training the budget of ``spec`` buys on this machine, from one timed step of its
+    configuration (the cost the run itself reads from the cache): the sweep's ETA, nothing else.
+    ``None`` when the configuration cannot even build; the run will say why."""
+    if spec.budget.kind == "seconds":
+        return float(spec.budget.value)
+    hparams = resolve_hparams(host, spec)
+    make = lambda: build_trainer(host, spec, hparams, data_root, download)[1]  # noqa: E731
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(spec.threads)
+        cost = cached_step_cost(spec, hparams, host, lambda: measure_step(make, count_flops=spec.device != "mps"))
+        steps = steps_for_budget(spec, int(cost["images"]), int(cost["flops"]) or None)
+    except Exception:  # noqa: BLE001 - an estimate never stops a sweep
+        return None
+    finally:
+        torch.set_num_threads(threads)
+    return steps * cost["seconds"] if steps else None
 
 
 def measure_flops_per_step(make_trainer: Callable[[], Trainer]) -> int:
@@ -240,59 +299,81 @@ class _Run:
     def select(self, values: list[MetricValue], step: int) -> None:
         """Keep the generator of the best held-out evaluation, judged on the primary metric."""
         by_name = {v.name: v for v in values}
-        v = by_name.get(primary_metric(by_name))
+        # the lowest rank the metrics declared; without any, the first value evaluated
+        name = primary_metric({n: v.extra.get("rank") for n, v in by_name.items()})
+        v = by_name.get(name) if name is not None else (values[0] if values else None)
         if v is None or not math.isfinite(v.value):
             return
         # Ties go to the later step: mode counts tie often, and the later generator is the sharper one.
         better = self.best is None or (v.value >= self.best["value"] if v.higher_is_better else v.value <= self.best["value"])
         if better:
             self.best = {"step": step, "by": v.name, "value": v.value}
-            store.atomic_torch_save(self.rd.file(store.BEST), self.trainer.evaluation_generator().state_dict())
+            store.atomic_torch_save(self.rd.file(store.BEST), {
+                "spec_hash": self.spec.content_hash(), "step": step,
+                "generator": self.trainer.evaluation_generator().state_dict()})
+
+    def best_generator(self) -> dict[str, torch.Tensor]:
+        """The weights in ``best.pt``; refused if they were saved by another run."""
+        state = store.torch_load(self.rd.file(store.BEST))
+        if not isinstance(state, dict) or state.get("spec_hash") != self.spec.content_hash():
+            raise RuntimeError(f"{self.rd.file(store.BEST)} was not saved by this run")
+        return state["generator"]
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
         store.atomic_torch_save(self.rd.file(store.CHECKPOINT), {
+            "spec_hash": self.spec.content_hash(),
             "trainer": self.trainer.state_dict(), "train_seconds": self.train_seconds,
             "timed_images": self.timed_images, "best": self.best, "max_steps": self.max_steps})
 
     def try_resume(self) -> bool:
-        path = self.rd.file(store.CHECKPOINT)
-        if not path.exists():
+        """Continue from this run's ``checkpoint.pt``; without one, start clean. Either way the logs
+        then hold exactly what an uninterrupted run would have logged by that step."""
+        state = self.own_checkpoint()
+        if state is None:
+            # Killed before its first checkpoint, or its checkpoint refused: nothing logged so far counts.
+            for name in (store.METRICS, store.STATS, store.BEST):
+                self.rd.file(name).unlink(missing_ok=True)
             return False
-        state = store.torch_load(path)
         self.trainer.load_state_dict(state["trainer"])
         self.train_seconds = state["train_seconds"]
         self.timed_images = state["timed_images"]
         self.best = state["best"]
         self.max_steps = state["max_steps"]
         step = self.trainer.steps_done
-        store.truncate_jsonl(self.rd.file(store.METRICS), step)
+        # Test-split lines are logged by finish(), which the resumed run reaches and logs again.
+        store.truncate_jsonl(self.rd.file(store.METRICS), step, drop_split="test")
         store.truncate_jsonl(self.rd.file(store.STATS), step)
         return True
 
-    def cached_step_cost(self, measure: Callable[[], dict[str, int]]) -> dict[str, int]:
-        """A step's FLOPs and images depend on shapes, not on the seed: measured once per configuration,
-        kept in memory for this process and on disk (``cache_dir()/step_costs``) for the next one,
-        keyed by everything but seed, study and budget, plus the versions that could change them."""
-        from ganbench import paths
-        key = json.dumps({**self.spec.to_dict(), "seed": None, "study": None, "budget": None,
-                          "hparams": self.hparams, "versions": provenance.versions(self.host)},
-                         sort_keys=True, default=str)
-        if key in _STEP_COST_CACHE:
-            return _STEP_COST_CACHE[key]
-        import hashlib
-        path = paths.cache_dir() / "step_costs" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
-        cost = None
-        with contextlib.suppress(Exception):  # absent or unreadable: measuring again is always safe
-            stored = store.read_json(path)
-            if stored.get("key") == key:
-                cost = {"flops": int(stored["flops"]), "images": int(stored["images"])}
-        if cost is None:
-            cost = measure()
-            with contextlib.suppress(OSError):
-                store.atomic_write_json(path, {"key": key, **cost})
-        _STEP_COST_CACHE[key] = cost
-        return cost
+    def own_checkpoint(self) -> dict[str, Any] | None:
+        """``checkpoint.pt`` if this run saved it. One saved by another run (copied over), or one that
+        cannot be read, is set aside with one line: resuming from it would give numbers that match no
+        run, and training from scratch gives the right ones."""
+        path = self.rd.file(store.CHECKPOINT)
+        if not path.exists():
+            return None
+        mine = self.spec.content_hash()
+        why = None
+        try:
+            state = store.torch_load(path)
+            found = state.get("spec_hash") if isinstance(state, dict) else None
+            if found is None:
+                why = "it records no spec hash (an older ganbench, or not a ganbench checkpoint)"
+            elif found != mine:
+                why = f"it was saved by another run (spec hash {str(found)[:12]}, this run {mine[:12]})"
+            elif state["best"] is not None:
+                self.best_generator()  # finish() reads best.pt: it must be this run's too
+        except Exception as exc:  # noqa: BLE001 - whatever makes it unusable, starting again is right
+            why = f"it cannot be used ({_describe(exc)})"
+        if why is None:
+            return state
+        moved = self.rd.set_aside(store.CHECKPOINT, "rejected")
+        _log(f"{path}: not resumed, {why}; set aside as {moved.name}; {self.spec.name} trains from scratch")
+        return None
+
+    def cached_step_cost(self, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+        return cached_step_cost(self.spec, self.hparams, self.host, measure)
 
     # -- the loop ------------------------------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -320,9 +401,10 @@ class _Run:
             due = points.__contains__
         checkpoint_due = (lambda step: step % spec.checkpoint_every == 0) if spec.checkpoint_every else due
         if not resumed:
-            self.host.pm.hook.ganbench_run_start(spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))
+            notify(self.host, "ganbench_run_start", spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))
 
-        bar = self.progress(total=self.max_steps, initial=trainer.steps_done, desc=spec.name) if self.progress else None
+        bar = self.progress(total=self.max_steps, initial=trainer.steps_done, desc=spec.name, runs=[spec.dirname]) \
+            if self.progress else None
         pending_bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
         last = {}
         while True:
@@ -382,7 +464,7 @@ class _Run:
         elif self.best is not None:
             G = trainer.evaluation_generator()
             current = {k: v.clone() for k, v in G.state_dict().items()}
-            G.load_state_dict(store.torch_load(rd.file(store.BEST)))
+            G.load_state_dict(self.best_generator())
             sel_values, _, _ = self.evaluate(G, "test")
             G.load_state_dict(current)
             selected = {"step": self.best["step"], "by": self.best["by"], "metrics": _as_dict(sel_values)}
@@ -448,16 +530,98 @@ def spec_record(spec: RunSpec, host, hparams: dict) -> dict[str, Any]:
             "env": provenance.environment(resolve_device(spec.device))}
 
 
+RETRYABLE = ("failed", "diverged")   # the statuses --retry-failed trains again
+
+
+def _log(message: str) -> None:
+    from ganbench.sweep import log
+    log(message)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+_failed_observers: set[str] = set()  # plugins whose observer error was already reported in this process
+
+
+def notify(host, hook: str, **kwargs) -> None:
+    """Call each plugin's observer ``hook`` (``ganbench_run_start``, ``ganbench_run_end``) on its own.
+    Observers never change a run: an exception is swallowed (the first one of each plugin is logged),
+    and random numbers they draw come from a copy of the global stream, which penalties train on."""
+    impls = getattr(host.pm.hook, hook).get_hookimpls()
+    for plugin in dict.fromkeys(impl.plugin for impl in impls):
+        name = host.pm.get_name(plugin) or repr(plugin)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                host.pm.subset_hook_caller(hook, [p for p in host.pm.get_plugins() if p is not plugin])(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - whatever an observer does wrong, the run stands
+            if name not in _failed_observers:
+                _failed_observers.add(name)
+                _log(f"observer plugin {name!r} raised in {hook}: {_describe(exc)}; "
+                     f"ignored, runs go on (later errors of this plugin are not shown)")
+
+
+def final_result(rd: store.RunDir, retry_failed: bool = False) -> dict[str, Any] | None:
+    """The stored record if it is returned as it is, read without the lock (a record is only ever
+    replaced whole); ``None`` when the run needs its lock: to train, to retry, or to set a record aside."""
+    with contextlib.suppress(store.UnreadableRecord):
+        done = rd.result()
+        if done is not None and not (retry_failed and done["status"] in RETRYABLE):
+            return done
+    return None
+
+
+def stored_result(rd: store.RunDir, retry_failed: bool = False) -> dict[str, Any] | None:
+    """The run's stored record, or ``None`` when it is to be trained (again). Call it holding the run's
+    lock: an unreadable record, and with ``retry_failed`` a failed or diverged one, is set aside (the run
+    then resumes from its checkpoint as if killed before the end), and only the lock holder moves files."""
+    try:
+        result = rd.result()
+    except store.UnreadableRecord as exc:
+        moved = rd.set_aside(store.RESULT, "corrupt")
+        _log(f"{exc}; set aside as {moved.name}; computing it again")
+        return None
+    if result is not None and retry_failed and result["status"] in RETRYABLE:
+        moved = rd.set_aside(store.RESULT, "attempt")
+        if rd.file("error.txt").exists():
+            rd.set_aside("error.txt", "attempt")
+        _log(f"{rd.path.name}: {result['status']} before; trying again (--retry-failed; "
+             f"the earlier result is kept as {moved.name})")
+        return None
+    return result
+
+
 def execute(spec: RunSpec, results_dir: str | Path, host=None, data_root: str | None = None,
-            download: bool = False, progress=None) -> dict[str, Any]:
-    """Run ``spec`` to its end (or return its stored result) and return the ``result.json`` record."""
+            download: bool = False, progress=None, retry_failed: bool = False,
+            wait: bool = True) -> dict[str, Any] | None:
+    """Run ``spec`` to its end (or return its stored result) and return the ``result.json`` record.
+
+    :param retry_failed: train a run stored as failed or diverged again (its old record is set aside).
+    :param wait: when another process holds the run (:meth:`store.RunDir.lock`), wait for it and return
+        what it stored; ``False`` returns ``None`` at once instead, so a sweep can train other runs first.
+    """
     if host is None:
         from ganbench import plugins
         host = plugins.load()
     rd = store.RunDir(results_dir, spec.dirname)
-    if rd.finished:
-        return rd.result()
-    rd.path.mkdir(parents=True, exist_ok=True)
+    done = final_result(rd, retry_failed)
+    if done is not None:
+        return done
+    lock = rd.lock(wait=wait)
+    if lock is None:
+        return None
+    with lock:
+        done = stored_result(rd, retry_failed)  # another process may have finished it meanwhile
+        if done is not None:
+            return done
+        rd.remove_stale_temporaries()
+        return _execute_locked(spec, rd, results_dir, host, data_root, download, progress)
+
+
+def _execute_locked(spec: RunSpec, rd: store.RunDir, results_dir, host, data_root, download,
+                    progress) -> dict[str, Any]:
     prepare_process()  # a per-process one-off (torch.optim's first import), not this run's cost
     started = time.perf_counter()
     run = _Run(spec, Path(results_dir), host, data_root, download, progress)
@@ -474,8 +638,7 @@ def execute(spec: RunSpec, results_dir: str | Path, host=None, data_root: str | 
         result = {"status": "failed", "error": message, "diverged_at": None}
     result = {"schema": store.SCHEMA, **result, "wall_seconds": round(time.perf_counter() - started, 3)}
     store.atomic_write_json(rd.file(store.RESULT), result)
-    with contextlib.suppress(Exception):  # an observer must not change the outcome
-        host.pm.hook.ganbench_run_end(spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
+    notify(host, "ganbench_run_end", spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
     return result
 
 
@@ -487,14 +650,20 @@ def execute_reference(ref: ReferenceSpec, results_dir: str | Path, host=None, da
     """Score held-out real data with the metrics of ``ref`` exactly as :meth:`_Run.finish` scores a
     generator (same sampling path, same N, split "test"), and store it under ``<results>/references``.
     Like :func:`execute`, it never raises for a metric's failure and returns a stored result as is."""
-    from ganbench.evaluation import SamplingContext, evaluate, to_metric_space
-
     if host is None:
         from ganbench import plugins
         host = plugins.load()
     rd = store.RunDir(results_dir, ref.dirname, folder=store.REFERENCES)
-    if rd.finished:
-        return rd.result()
+    done = final_result(rd)
+    if done is not None:
+        return done
+    with rd.lock():  # seconds of work: a second sweep waits for it rather than scoring it twice
+        return stored_result(rd) or _score_reference(ref, rd, host, data_root, download)
+
+
+def _score_reference(ref: ReferenceSpec, rd: store.RunDir, host, data_root, download) -> dict[str, Any]:
+    from ganbench.evaluation import SamplingContext, evaluate, to_metric_space
+
     dataset = host.datasets.get(ref.dataset)(root=data_root, download=download)
     data = dataset.info
     how: list[str] = []
@@ -526,10 +695,13 @@ def execute_reference(ref: ReferenceSpec, results_dir: str | Path, host=None, da
 
 
 def execute_group(specs: list[RunSpec], results_dir: str | Path, host=None, data_root: str | None = None,
-                  download: bool = False, progress=None) -> list[dict[str, Any]]:
+                  download: bool = False, progress=None, retry_failed: bool = False,
+                  wait: bool = True) -> list[dict[str, Any] | None]:
     """Run specs that differ only in their seed as one batched computation (:mod:`ganbench.vectorized`),
     one run directory per seed, each exactly as :func:`execute` would store it; return one
-    ``result.json`` record per spec, in order. Configurations that cannot be vectorised run through
+    ``result.json`` record per spec, in order (``None`` for a spec another process holds, with
+    ``wait=False``, as :func:`execute`). Configurations that cannot be vectorised run through
     :func:`execute`, with the reason logged once."""
     from ganbench.vectorized import execute_group as vectorized_group
-    return vectorized_group(specs, results_dir, host=host, data_root=data_root, download=download, progress=progress)
+    return vectorized_group(specs, results_dir, host=host, data_root=data_root, download=download, progress=progress,
+                            retry_failed=retry_failed, wait=wait)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from typing import Any, Mapping
 
@@ -18,6 +19,11 @@ from ganbench.errors import UsageError
 BUDGET_KINDS = ("steps", "kimg", "seconds", "flops")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Far past any real run, and below where step counts overflow int64 and ETAs overflow float.
+MAX_BUDGET = {"steps": 1e15, "kimg": 1e15, "seconds": 1e15, "flops": 1e30}
+MAX_THREADS = 1024           # torch.set_num_threads takes a C int; far beyond any core count is a typo
+MAX_SEEDS = 100_000          # seeds in one list: a range like 0-99999999999 would exhaust memory
+MAX_SEED = 2 ** 32 - 1       # a seed names the run directory, which must stay a valid file name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,16 +37,19 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str) -> Budget:
-        """``steps=2000``, ``kimg=50``, ``seconds=60``, ``flops=1e12`` (a bare number means steps)."""
-        match = re.fullmatch(r"\s*(?:(\w+)\s*=\s*)?([0-9.eE+]+)\s*", str(text))
+        """``steps=2000``, ``kimg=50``, ``kimg=5e-1``, ``seconds=60``, ``flops=1e12`` (a bare number means steps)."""
+        match = re.fullmatch(r"\s*(?:(\w+)\s*=\s*)?([0-9.eE+-]+)\s*", str(text))
         kind = (match.group(1) or "steps") if match else None
         try:
             value = float(match.group(2)) if match else -1.0
         except ValueError:
             value = -1.0
-        if kind not in BUDGET_KINDS or not value > 0:
+        # float() reads 1e400 as inf: an endless budget would be stored as a run that can never finish
+        if kind not in BUDGET_KINDS or not (value > 0 and math.isfinite(value)):
             raise UsageError(f"invalid budget {text!r}; expected KIND=VALUE with KIND in "
-                             f"{', '.join(BUDGET_KINDS)} and VALUE > 0, e.g. kimg=50 or flops=2e12")
+                             f"{', '.join(BUDGET_KINDS)} and VALUE a finite number > 0, e.g. kimg=50 or flops=2e12")
+        if value > MAX_BUDGET[kind]:
+            raise UsageError(f"invalid budget {text!r}: {kind} must be at most {MAX_BUDGET[kind]:g}")
         if kind == "steps" and value != int(value):
             raise UsageError(f"invalid budget {text!r}: steps must be a whole number")
         return cls(kind, int(value) if kind == "steps" else value)
@@ -138,18 +147,24 @@ class ReferenceSpec:
 def parse_seeds(text: str) -> tuple[int, ...]:
     """``0,1,2`` or ``0-4`` or ``5`` (a single seed)."""
     seeds: list[int] = []
+    expected = (f"expected non-negative integers (at most {MAX_SEED}) like 0,1,2 or a range 0-4, "
+                f"{MAX_SEEDS} seeds at most")
     try:
         for part in str(text).split(","):
             part = part.strip()
             if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if lo > hi or hi - lo >= MAX_SEEDS:
+                    raise UsageError(f"invalid seeds {text!r}: range {part} is empty or longer than {MAX_SEEDS}; {expected}")
+                seeds.extend(range(lo, hi + 1))
             elif part:
                 seeds.append(int(part))
+            if len(seeds) > MAX_SEEDS:
+                break
     except ValueError:
         seeds = []
-    if not seeds or any(s < 0 for s in seeds):
-        raise UsageError(f"invalid seeds {text!r}; expected non-negative integers like 0,1,2 or a range 0-4")
+    if not seeds or len(seeds) > MAX_SEEDS or any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise UsageError(f"invalid seeds {text!r}; {expected}")
     return tuple(dict.fromkeys(seeds))
 
 

@@ -1,4 +1,4 @@
-"""Studies: a TOML file naming a matrix of runs and the tables it feeds.
+"""Studies: a TOML file naming a matrix of runs.
 
 ::
 
@@ -85,10 +85,10 @@ from pathlib import Path
 from typing import Any
 
 from ganbench.errors import UsageError
-from ganbench.spec import DEVICES, PRECISIONS, Budget, parse_seeds
+from ganbench.spec import DEVICES, MAX_THREADS, PRECISIONS, Budget, parse_seeds
 
 SCHEMA: dict[str, dict[str, type | tuple]] = {
-    "study": {"name": str, "description": str, "tables": list},
+    "study": {"name": str, "description": str},
     "matrix": {"archs": list, "losses": list, "techniques": list, "datasets": list, "seeds": (list, str),
                "metrics": list},
     "budget": {},     # free keys: "default" or a dataset name -> budget string
@@ -98,6 +98,9 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "claim": {"id": str, "claim": str, "source": str, "paper": str, "dataset": str, "metric": str, "test": str,
               "variant": str, "than": str, "among": (list, str)},
 }
+# [run] whole numbers: (smallest, largest or None); RunSpec's comments say what each means
+RUN_RANGES = {"eval_every": (0, None), "evaluations": (1, None), "checkpoint_every": (0, None),
+              "threads": (1, MAX_THREADS), "jobs": (1, None)}
 ARRAY_SECTIONS = ("matrix", "claim")   # may be given as an array of tables, [[section]]
 MATRIX_FIELDS = ("archs", "losses", "techniques", "datasets", "seeds", "metrics")
 
@@ -166,7 +169,6 @@ class Study:
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     dataset_hparams: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     run: dict[str, Any] = dataclasses.field(default_factory=dict)
-    tables: list[str] = dataclasses.field(default_factory=lambda: ["leaderboard", "mode_collapse", "stability"])
     source: str = ""
     # from [[matrix]]: the matrices, each expanded on its own. Empty: the one matrix given by the fields
     # archs ... metrics above (a single [matrix] table, or the command line).
@@ -202,9 +204,16 @@ def load(name_or_path: str) -> Study:
     """A built-in study by name, or a TOML file by path. Errors name the key and the problem."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
+        if path.is_dir():
+            raise UsageError(f"study {name_or_path!r} is a directory; give a study .toml file or a built-in "
+                             f"name ({', '.join(builtin_names())})")
         if not path.is_file():
             raise UsageError(f"study file {name_or_path!r} does not exist")
-        text, source = path.read_text(), str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"study file {name_or_path!r}: cannot read it ({exc.strerror})") from None
+        text, source = _decode(data, str(path)), str(path)
     elif name_or_path in builtin_names():
         text = resources.files("ganbench.studies").joinpath(f"{name_or_path}.toml").read_text()
         source = f"{name_or_path} (built-in)"
@@ -212,6 +221,19 @@ def load(name_or_path: str) -> Study:
         raise UsageError(f"unknown study {name_or_path!r}; built-in: {', '.join(builtin_names())}, "
                          f"or a path to a .toml file")
     return parse(text, source)
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text, with or without the byte-order mark some editors write."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UsageError(f"study {source}: not UTF-8 text (UTF-16, by its byte-order mark); save it as UTF-8")
+    if b"\0" in data:
+        raise UsageError(f"study {source}: a binary file (it contains NUL bytes), not a TOML study")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"study {source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                         f"save it as UTF-8") from None
 
 
 def _fail(source: str, key: str, problem: str) -> UsageError:
@@ -303,7 +325,7 @@ def _parse_claim(source: str, label: str, raw: dict[str, Any], matrices: list[Ma
 
 def parse(text: str, source: str = "<string>") -> Study:
     try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"study {source}: not valid TOML: {exc}") from None
     for section, value in raw.items():
@@ -324,6 +346,13 @@ def parse(text: str, source: str = "<string>") -> Study:
     meta, run = raw.get("study", {}), raw.get("run", {})
     if "name" not in meta:
         raise _fail(source, "study.name", "missing")
+    if not meta["name"].strip() or not meta["name"].isprintable():
+        raise _fail(source, "study.name", f"{meta['name']!r}: give one line of printable text (it labels the "
+                                          f"runs and names the study record)")
+    for key, (low, high) in RUN_RANGES.items():
+        if key in run and not (run[key] >= low and (high is None or run[key] <= high)):
+            bounds = f">= {low}" + (f" and <= {high}" if high is not None else "")
+            raise _fail(source, f"run.{key}", f"{run[key]} is out of range: a whole number {bounds}")
     tables = raw.get("matrix", {})
     if isinstance(tables, dict):   # [matrix]: one table, the single matrix
         matrices = [_parse_matrix(source, "matrix", tables)]
@@ -353,7 +382,7 @@ def parse(text: str, source: str = "<string>") -> Study:
                   else _union(getattr(m, f) for m in matrices)) for f in MATRIX_FIELDS}
     study = Study(name=meta["name"], description=meta.get("description", ""), **fields, budgets=budgets,
                   hparams=hparams, dataset_hparams=dataset_hparams, run=run,
-                  tables=meta.get("tables", ["leaderboard", "mode_collapse", "stability"]), source=source,
+                  source=source,
                   matrices=matrices if len(matrices) > 1 else [], claims=claims)
     for claim in claims:
         study.budget_for(claim.dataset)  # a claim is judged at its dataset's budget: there must be one

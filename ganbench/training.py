@@ -109,6 +109,12 @@ class Trainer:
         # Weights come from the global RNG (that is how nn.Module initialises); seed it from the init stream.
         torch.manual_seed(derive_seed(seed, "init"))
         G, D = architecture.build(data, self.hparams)
+        judged = data
+        for t in self.techniques:
+            judged = t.discriminator_data(judged)
+        if judged != data:
+            # D sees other samples than G makes (PacGAN's packs): the architecture builds it for those.
+            _, D = architecture.build(judged, self.hparams)
         for t in self.techniques:
             G = t.wrap_generator(G, data)
             D = t.wrap_discriminator(D, data)

@@ -514,8 +514,8 @@ def _store(seed: _Seed, result: dict, host, training: dict | None) -> None:
     if training is not None:
         result["training"] = training
     store.atomic_write_json(rd.file(store.RESULT), result)
-    with contextlib.suppress(Exception):  # an observer must not change the outcome
-        host.pm.hook.ganbench_run_end(spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
+    runner.notify(host, "ganbench_run_end", spec=store.read_json(rd.file(store.SPEC)), result=result,
+                  run_dir=str(rd.path))
     seed.result = result
 
 
@@ -534,14 +534,17 @@ def _setup(seed: _Seed, host) -> None:
 
 
 def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, data_root: str | None = None,
-                  download: bool = False, progress=None, backend: str = "auto") -> list[dict[str, Any]]:
+                  download: bool = False, progress=None, backend: str = "auto", retry_failed: bool = False,
+                  wait: bool = True) -> list[dict[str, Any] | None]:
     """Run ``specs`` (equal but for their seeds) as one vectorised group; return one result per spec,
     in order, each the ``result.json`` record that spec's run directory holds.
 
     Specs already finished are returned as stored. Unsupported configurations (:func:`unsupported`,
     then :func:`structural_reason` on the built trainers, before any step) run solo through
     :func:`runner.execute`, with the reason logged once. ``backend``: ``grouped``, ``vmap``, or ``auto``
-    (grouped where it applies, else vmap)."""
+    (grouped where it applies, else vmap). ``retry_failed`` and ``wait`` are :func:`runner.execute`'s:
+    the group trains the seeds whose locks it holds, and with ``wait=False`` a seed another process
+    holds gets ``None``."""
     if host is None:
         from ganbench import plugins
         host = plugins.load()
@@ -550,18 +553,16 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
         raise ValueError("execute_group takes specs that differ only in their seed")
     if len({s.seed for s in specs}) != len(specs):
         raise ValueError("execute_group takes each seed once")
-    results: dict[int, dict] = {}
+    results: dict[int, dict | None] = {}
 
     def solo(i: int) -> None:
         results[i] = runner.execute(specs[i], results_dir, host=host, data_root=data_root, download=download,
-                                    progress=progress)
+                                    progress=progress, retry_failed=retry_failed, wait=wait)
 
     todo = []
     for i, spec in enumerate(specs):
-        rd = store.RunDir(results_dir, spec.dirname)
-        if rd.finished:
-            results[i] = rd.result()
-        else:
+        results[i] = runner.final_result(store.RunDir(results_dir, spec.dirname), retry_failed)
+        if results[i] is None:
             todo.append(i)
     reason = unsupported(host, specs[0]) if specs else None
     if reason:
@@ -571,60 +572,87 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
             solo(i)
         return [results[i] for i in range(len(specs))]
 
-    lead = specs[todo[0]]
-    prepare = getattr(training, "prepare_process", None)  # as execute does: a per-process one-off, no run's cost
-    if prepare is not None:
-        prepare()
-    torch.set_num_threads(lead.threads)
-    runner._reset_peak_memory(runner.resolve_device(lead.device))
-    seeds: list[_Seed] = []
-    for i in todo:
-        started = time.perf_counter()
-        spec = specs[i]
-        rd = store.RunDir(results_dir, spec.dirname)
-        rd.path.mkdir(parents=True, exist_ok=True)
-        seed = _Seed(i, spec, runner._Run(spec, Path(results_dir), host, data_root, download, None))
-        if not rd.file(store.SPEC).exists():
-            store.atomic_write_json(rd.file(store.SPEC), runner.spec_record(spec, host, seed.run.hparams))
-        try:
-            _setup(seed, host)
-        except Exception:
-            seed.wall += time.perf_counter() - started
-            _store(seed, _failure(seed), host, None)
-            results[i] = seed.result
-            continue
-        seed.wall += time.perf_counter() - started
-        seeds.append(seed)
+    locks: dict[int, store.RunLock] = {}
+    try:
+        # One order (by directory) for every process: a waiting group never waits in a cycle.
+        for i in sorted(todo, key=lambda i: specs[i].dirname):
+            rd = store.RunDir(results_dir, specs[i].dirname)
+            lock = rd.lock(wait=wait)
+            if lock is None:
+                results[i] = None  # another process is training it
+                continue
+            done = runner.stored_result(rd, retry_failed)
+            if done is not None:
+                lock.release()
+                results[i] = done
+                continue
+            locks[i] = lock
+            rd.remove_stale_temporaries()
+        todo = [i for i in todo if i in locks]
+        if len(todo) < 2:
+            for i in todo:
+                locks.pop(i).release()  # execute takes it again
+                solo(i)
+            return [results[i] for i in range(len(specs))]
 
-    if seeds:
-        why = structural_reason(seeds[0].run.trainer)
-        chosen = backend
-        if why is None and backend != "vmap":
-            if _mlp_forms(seeds[0].run.trainer.G, seeds[0].run.trainer.D) is not None:
-                chosen = "grouped"
-            elif backend == "grouped":
-                why = "the grouped backend covers the built-in MLP's Linear/activation chains only"
-            else:
-                chosen = "vmap"
-        if why:
-            # A declared rule, checked before the first step: nothing has trained or been hooked yet.
-            log_fallback(lead.variant, why)
+        lead = specs[todo[0]]
+        prepare = getattr(training, "prepare_process", None)  # as execute does: a per-process one-off, no run's cost
+        if prepare is not None:
+            prepare()
+        torch.set_num_threads(lead.threads)
+        runner._reset_peak_memory(runner.resolve_device(lead.device))
+        seeds: list[_Seed] = []
+        for i in todo:
+            started = time.perf_counter()
+            spec = specs[i]
+            rd = store.RunDir(results_dir, spec.dirname)
+            rd.path.mkdir(parents=True, exist_ok=True)
+            seed = _Seed(i, spec, runner._Run(spec, Path(results_dir), host, data_root, download, None))
+            if not rd.file(store.SPEC).exists():
+                store.atomic_write_json(rd.file(store.SPEC), runner.spec_record(spec, host, seed.run.hparams))
+            try:
+                _setup(seed, host)
+            except Exception:
+                seed.wall += time.perf_counter() - started
+                _store(seed, _failure(seed), host, None)
+                results[i] = seed.result
+                continue
+            seed.wall += time.perf_counter() - started
+            seeds.append(seed)
+
+        if seeds:
+            why = structural_reason(seeds[0].run.trainer)
+            chosen = backend
+            if why is None and backend != "vmap":
+                if _mlp_forms(seeds[0].run.trainer.G, seeds[0].run.trainer.D) is not None:
+                    chosen = "grouped"
+                elif backend == "grouped":
+                    why = "the grouped backend covers the built-in MLP's Linear/activation chains only"
+                else:
+                    chosen = "vmap"
+            if why:
+                # A declared rule, checked before the first step: nothing has trained or been hooked yet.
+                log_fallback(lead.variant, why)
+                for seed in seeds:
+                    locks.pop(seed.index).release()  # execute takes it again
+                    solo(seed.index)
+                seeds = []
+            # Seeds resumed at different points train in separate groups, each from its own checkpoint.
+            parts: dict[tuple, list[_Seed]] = {}
             for seed in seeds:
-                solo(seed.index)
-            seeds = []
-        # Seeds resumed at different points train in separate groups, each from its own checkpoint.
-        parts: dict[tuple, list[_Seed]] = {}
-        for seed in seeds:
-            t = seed.run.trainer
-            parts.setdefault((t.steps_done, t.batches_drawn, seed.run.max_steps), []).append(seed)
-        for part in parts.values():
-            for seed in part:
-                if not seed.resumed:
-                    host.pm.hook.ganbench_run_start(spec=store.read_json(seed.run.rd.file(store.SPEC)),
-                                                    run_dir=str(seed.run.rd.path))
-            _train(part, host, chosen, progress)
-            for seed in part:
-                results[seed.index] = seed.result
+                t = seed.run.trainer
+                parts.setdefault((t.steps_done, t.batches_drawn, seed.run.max_steps), []).append(seed)
+            for part in parts.values():
+                for seed in part:
+                    if not seed.resumed:
+                        runner.notify(host, "ganbench_run_start", spec=store.read_json(seed.run.rd.file(store.SPEC)),
+                                      run_dir=str(seed.run.rd.path))
+                _train(part, host, chosen, progress)
+                for seed in part:
+                    results[seed.index] = seed.result
+    finally:
+        for lock in locks.values():
+            lock.release()  # idempotent: seeds that went solo released theirs already
     return [results[i] for i in range(len(specs))]
 
 
@@ -683,7 +711,8 @@ def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
             pending_bad = [pending_bad[k] for k in kept]
 
     bar = progress(total=max_steps, initial=active[0].run.trainer.steps_done,
-                   desc=f"{spec.variant}-{spec.dataset} s{','.join(str(s.spec.seed) for s in seeds)}") \
+                   desc=f"{spec.variant}-{spec.dataset} s{','.join(str(s.spec.seed) for s in seeds)}",
+                   runs=[s.spec.dirname for s in seeds]) \
         if progress else None
     try:
         while active:

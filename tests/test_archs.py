@@ -101,7 +101,7 @@ def test_dcgan_64px_matches_the_reference_layout():
     assert (arch.defaults["z_dim"], arch.defaults["ngf"], arch.defaults["ndf"]) == (100, 64, 64)
     assert (arch.defaults["lr_g"], arch.defaults["beta1"], arch.defaults["batch_size"]) == (2e-4, 0.5, 128)
     torch.manual_seed(0)
-    G, D = arch().build(CELEBA, {})
+    G, D = arch().build(CELEBA, dict(arch.defaults))
     g_convs = [(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
                for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert g_convs == [(100, 512, (4, 4), (1, 1), (0, 0)), (512, 256, (4, 4), (2, 2), (1, 1)),
@@ -117,7 +117,7 @@ def test_dcgan_64px_matches_the_reference_layout():
 def test_infogan_latent_comes_only_from_the_given_generator():
     arch = plugin_host("infogan").architectures.get("infogan")
     torch.manual_seed(0)
-    G, _ = arch().build(MNIST, {})
+    G, _ = arch().build(MNIST, dict(arch.defaults))
     draws = []
     for global_seed in (1, 2):
         torch.manual_seed(global_seed)

@@ -159,16 +159,19 @@ def test_ct_is_skipped_when_no_cell_has_enough_generated_samples(metric_cls):
     assert math.isnan(v["data_copying_ct"].value) and "more than 20" in v["data_copying_ct"].extra["skipped"]
 
 
-@pytest.mark.parametrize("blocks", [False, True])
-def test_nearest_per_cell_matches_brute_force(blocks, monkeypatch):
-    if blocks:  # training blocks that straddle cell boundaries, several query chunks per block
+@pytest.mark.parametrize("search", ["cdist", "cdist in blocks", "k-d trees"])
+def test_nearest_per_cell_matches_brute_force(search, monkeypatch):
+    if search == "cdist in blocks":  # training blocks that straddle cell boundaries, several query chunks per block
         monkeypatch.setattr(mem, "TRAIN_BLOCK", 64)
         monkeypatch.setattr(mem, "CHUNK_ELEMENTS", 64 * 16)
     gen = torch.Generator().manual_seed(0)
     train = torch.randn(200, 3, generator=gen)
     queries = torch.cat([torch.randn(50, 3, generator=gen), train[:5]])  # the last five are copies
     bounds = [0, 70, 70, 140, 200]  # cell 1 is empty
-    got = mem.nearest_per_cell(queries, train, bounds)
+    trees = mem.kd_trees(train, bounds) if search == "k-d trees" else None
+    assert (trees is not None) == (search == "k-d trees")
+    assert mem.kd_trees(torch.randn(10, mem.KD_TREE_MAX_DIM + 1), [0, 10]) is None  # LeNet features: brute force
+    got = mem.nearest_per_cell(queries, train, bounds, trees=trees)
     for j in range(4):
         cell = train[bounds[j]:bounds[j + 1]].double()
         if len(cell) == 0:

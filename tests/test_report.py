@@ -21,6 +21,9 @@ import pytest
 from ganbench import hookimpl, plugins
 from ganbench.api import DataInfo, Dataset
 from ganbench.report import BEST, TIE, build_report, write_report
+from ganbench_plugins.metrics.inception_fidelity import InceptionFidelity
+from ganbench_plugins.metrics.lenet_fidelity import LenetFidelity
+from ganbench_plugins.metrics.mode_coverage import ModeCoverage
 
 FORMATS = ("markdown", "csv", "json", "latex", "html")
 EVIL = "<script>alert(1)</script>"
@@ -36,6 +39,14 @@ def _metric(value, hib, extractor="", n=2500, split="test"):
             "extractor": extractor, "extra": {}}
 
 
+def _as_stored(name, rec):
+    """``rec`` as evaluate() stores it: with what the built-in metric returning ``name`` declares."""
+    for cls in (InceptionFidelity, LenetFidelity, ModeCoverage):
+        if cls.declared(name):
+            return {**rec, "extra": {**cls.declared(name), "metric": cls.name, **rec["extra"]}}
+    return rec
+
+
 LENET = "lenet-mnist5k-0123abcd"
 INCEPTION = "inception-v3-compat"
 
@@ -44,6 +55,7 @@ def write_run(root, *, arch, loss, dataset, seed, budget=("steps", 1000), techni
               final=None, curve=None, samples=None, result=True, hparams=None, commit="abc123"):
     variant = "-".join([arch, loss]) + "".join(f"+{t}" for t in techniques)
     name = f"{variant}-{dataset}-s{seed}"
+    final = {metric: _as_stored(metric, rec) for metric, rec in (final or {}).items()}
     h = hashlib.sha256(f"{name}-{budget}-{hparams}".encode()).hexdigest()[:12]
     # a hostile plugin name still lives in a legal directory name; only spec.json keeps it verbatim
     path = os.path.join(root, "runs", re.sub(r"[^A-Za-z0-9_+.-]", "_", f"{name}-{h}"))

@@ -100,12 +100,17 @@ def test_dataset_missing_on_disk_fails_at_once_with_one_line(tmp_path):
     assert not (tmp_path / "r" / "runs").exists()
 
 
-def test_primary_metric_order():
+def test_builtin_metric_ranks_keep_the_primary_order(host):
     from ganbench.api import primary_metric
-    assert primary_metric(["classes_covered", "fid_lenet", "kid_lenet"]) == "fid_lenet"
-    assert primary_metric(["fid_lenet", "fid_inception"]) == "fid_inception"
-    assert primary_metric(["hq_percent", "modes", "reverse_kl"]) == "modes"
+
+    def pick(*names):  # the ranks evaluate() would record for these values
+        return primary_metric({n: next((m.declared(n)["rank"] for m in host.metrics if "rank" in m.declared(n)), None)
+                               for n in names})
+    assert pick("classes_covered", "fid_lenet", "kid_lenet") == "fid_lenet"
+    assert pick("fid_lenet", "fid_inception") == "fid_inception"
+    assert pick("hq_percent", "modes", "reverse_kl") == "modes"
     # A mode count outranks any other FID: on the ring, fid_infinity_raw must not select checkpoints.
-    assert primary_metric(["fid_zz", "fid_aa", "modes"]) == "modes"
-    assert primary_metric(["fid_zz", "fid_aa", "classes_covered"]) == "fid_aa"
-    assert primary_metric(["my_metric"]) == "my_metric" and primary_metric([]) is None
+    assert pick("fid_infinity_raw", "fid_infinity_lenet", "modes") == "modes"
+    assert pick("fid_infinity_raw", "fid_infinity_lenet", "classes_covered") == "fid_infinity_lenet"
+    assert pick("fd_dinov2", "classes_covered") == "fd_dinov2"
+    assert pick("my_metric", "kid_lenet") is None and primary_metric({}) is None

@@ -298,10 +298,13 @@ def test_multi_discriminator_reinitialises_parametrized_layers():
 @pytest.mark.parametrize("data", [IMAGE_DATA, POINTS_DATA])
 def test_pacgan_scores_packs(data):
     torch.manual_seed(0)
-    inner = TinyDiscriminator(data)
-    D = pacgan.PacGAN({"pac_size": 2}).wrap_discriminator(inner, data)
+    technique = pacgan.PacGAN({"pac_size": 2})
+    judged = technique.discriminator_data(data)
+    assert judged.shape == (2 * data.shape[0], *data.shape[1:]) and judged.kind == data.kind
+    inner = TinyDiscriminator(judged)
+    D = technique.wrap_discriminator(inner, data)
     seen = []
-    D.front.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    inner.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
     x = torch.rand(8, *data.shape) * 2 - 1
     scores = D(x)
     assert seen[0] == (4, 2 * data.shape[0], *data.shape[1:])  # 4 packs of 2 samples
@@ -312,6 +315,27 @@ def test_pacgan_scores_packs(data):
     assert moved == [False, True, False, False]
     with pytest.raises(ValueError, match="multiple"):
         D(x[:7])
+
+
+def test_pacgan_discriminator_is_the_architectures_own_with_a_wider_input():
+    # The paper's PacGAN: D's first layer takes m x the channels, nothing is put in front of it.
+    plain = make_trainer([])
+    packed = make_trainer([pacgan.PacGAN], pac_size=4)  # the tiny architecture's batch is 8
+    assert isinstance(packed.D, pacgan.PackedDiscriminator)
+    first = lambda D: next(m for m in D.modules() if isinstance(m, nn.Conv2d))  # noqa: E731
+    assert first(packed.D).in_channels == 4 * first(plain.D).in_channels
+    assert sum(p.numel() for p in packed.D.parameters()) > sum(p.numel() for p in plain.D.parameters())
+    assert [type(m) for m in packed.D.inner.modules()] == [type(m) for m in plain.D.modules()]
+    losses = packed.step()
+    assert torch.isfinite(losses["loss_d"]) and torch.isfinite(losses["loss_g"])
+
+
+def test_pacgan_refuses_a_discriminator_head_that_reads_single_samples():
+    from ganbench_plugins.archs.dcgan import DCGAN
+    from ganbench_plugins.archs.infogan import InfoGAN
+    mnist = DataInfo(shape=(1, 28, 28), num_classes=10)
+    assert "single samples" in pacgan.PacGAN.supports(InfoGAN, TinyBCELoss, mnist)
+    assert pacgan.PacGAN.supports(DCGAN, TinyBCELoss, mnist) is None
 
 
 def test_pacgan_packs_labels_by_first_member():
@@ -338,7 +362,7 @@ def test_unrolled_scores_against_a_look_ahead_copy():
 def test_spectral_norm_bounds_every_discriminator_weight():
     trainer = make_trainer([pacgan.PacGAN, spectral_norm.SpectralNorm])  # SN wraps what is listed before it
     layers = [m for m in trainer.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    assert len(layers) == 4  # the tiny D's conv and head, PacGAN's two 1x1 convs
+    assert len(layers) == 2  # the tiny D's conv (built for packs) and its head
     for _ in range(3):
         trainer.step()
     trainer.D.train()

@@ -1,15 +1,6 @@
-"""Contract tests shared by built-in and third-party plugins.
+"""Moved to :mod:`ganbench.testing`, which holds the contracts of all six plugin kinds; kept so that
+existing ``from ganbench.contracts import ...`` imports work."""
 
-Subclass a contract in your plugin's tests and set the class attribute it asks for::
-
-    from ganbench.contracts import ArchitectureContract
-
-    class TestMyGAN(ArchitectureContract):
-        architecture_name = "mygan"
-"""
-
-from ganbench.contracts.architecture import ArchitectureContract
-from ganbench.contracts.loss import LossContract
-from ganbench.contracts.technique import TechniqueContract
+from ganbench.testing import ArchitectureContract, LossContract, TechniqueContract  # noqa: F401
 
 __all__ = ["ArchitectureContract", "LossContract", "TechniqueContract"]

@@ -1,7 +1,7 @@
 """``ganbench report``: stored runs -> leaderboard tables, figures, and files in any report format.
 
     report = build_report("results")                 # read runs, compute tables and figures
-    paths = write_report(report, "out", ["markdown", "html"])
+    paths = write_report(report, "out", formats)     # format names or aliases; None = the defaults
 
 Modules: :mod:`.collect` reads run directories, :mod:`.tables` builds tables, :mod:`.stability` holds
 the stability measures, :mod:`.aggregate` the over-seed statistics and number formatting,
@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import os
 import types
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -23,11 +24,10 @@ import numpy as np
 from ganbench.report.collect import Run, collect_runs
 from ganbench.report.model import BEST, TIE, Cell, Column, Figure, Group, MetricNote, Report, Table
 from ganbench.report.tables import DatasetFacts
+from ganbench.store import atomic_write_bytes
 
 __all__ = ["build_report", "write_report", "write_figures", "Report", "Table", "Column", "Cell", "Figure",
-           "Group", "BEST", "TIE", "DEFAULT_FORMATS"]
-
-DEFAULT_FORMATS = ("markdown", "csv", "json", "latex", "html")
+           "Group", "BEST", "TIE", "resolve_formats"]
 
 
 def _dataset_class(host: Any, name: str):
@@ -140,20 +140,43 @@ def write_figures(report: Report, out_dir: str) -> list[str]:
     paths = []
     for fig in report.figures:
         path = os.path.join(fig_dir, fig.filename)
-        with open(path, "wb") as f:
-            f.write(fig.png)
+        atomic_write_bytes(Path(path), fig.png)
         paths.append(path)
     return paths
 
 
-def write_report(report: Report, out_dir: str, formats: Iterable[str] = DEFAULT_FORMATS, host: Any = None) -> list[str]:
+def resolve_formats(host: Any, names: Iterable[str] | None = None) -> list[type]:
+    """Format plugin classes for ``names``, each a format's name or one of its declared ``aliases``;
+    ``None`` (or nothing) gives the loaded formats that declare ``default``. An unknown or ambiguous
+    name raises :class:`ganbench.errors.UsageError`."""
+    from ganbench.errors import UsageError
+    loaded = list(host.report_formats)
+    if not names:
+        return [cls for cls in loaded if cls.default]
+    out = []
+    for name in names:
+        if name not in host.report_formats:
+            claimed = [cls for cls in loaded if name in cls.aliases]
+            if len(claimed) > 1:
+                raise UsageError(f"report format alias {name!r} is claimed by "
+                                 + " and ".join(cls.name for cls in claimed) + "; use the name")
+            name = claimed[0].name if claimed else name
+        cls = host.report_formats.get(name)  # unknown: the registry's message lists the valid names
+        if cls not in out:
+            out.append(cls)
+    return out
+
+
+def write_report(report: Report, out_dir: str, formats: Iterable[str] | None = None, host: Any = None) -> list[str]:
     """Render ``report`` with each named format plugin under ``out_dir``; return the paths written.
 
+    ``formats`` are names or aliases (:func:`resolve_formats`); ``None`` writes the default formats.
     Unknown format names raise :class:`ganbench.errors.UsageError` listing the installed ones, before
-    anything is written.
+    anything is written. Every file is replaced whole (:func:`ganbench.store.atomic_write_bytes`), so a
+    write that fails (a full disk: an ``OSError`` naming the path) leaves the previous file in place.
     """
     host = _load_host(host)
-    classes = [host.report_formats.get(name) for name in formats]
+    classes = resolve_formats(host, formats)
     os.makedirs(out_dir, exist_ok=True)
     paths: list[str] = []
     for cls in classes:

@@ -114,13 +114,16 @@ class Collection:
     references: list[Reference] = dataclasses.field(default_factory=list)
 
 
+_UNREADABLE = object()  # what _read_json returns for a file it could not parse (a JSON `null` parses)
+
+
 def _read_json(path: str, problems: list[str], label: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError) as exc:
         problems.append(f"{label}: unreadable ({type(exc).__name__}: {_one_line(exc)})")
-        return None
+        return _UNREADABLE
 
 
 def _one_line(exc: BaseException) -> str:
@@ -199,7 +202,7 @@ def collect_references(results_dir: str, problems: list[str]) -> list[Reference]
         spec = _read_json(os.path.join(path, "spec.json"), problems, f"references/{name}/spec.json")
         result = _read_json(os.path.join(path, "result.json"), problems, f"references/{name}/result.json")
         if not isinstance(spec, dict) or not isinstance(result, dict) or not isinstance(result.get("final"), dict):
-            if spec is not None and result is not None:
+            if spec is not _UNREADABLE and result is not _UNREADABLE:
                 problems.append(f"references/{name}: not a reference record")
             continue
         out.append(Reference(name, spec, result))
@@ -230,14 +233,14 @@ def collect_runs(results_dir: str) -> Collection:
                     incomplete_specs.append(spec)
             continue
         spec = _read_json(spec_path, problems, f"{name}/spec.json")
-        if spec is None:
+        if spec is _UNREADABLE:
             continue
         why = _check_spec(spec)
         if why:
             problems.append(f"{name}/spec.json: {why}")
             continue
         result = _read_json(result_path, problems, f"{name}/result.json")
-        if result is None:
+        if result is _UNREADABLE:
             continue
         why = _check_result(result)
         if why:

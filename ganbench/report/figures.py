@@ -120,8 +120,8 @@ def curves_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figur
                 ax.fill_between(steps, mean - std, mean + std, color=c, alpha=0.2, linewidth=0)
         lows = [float(np.min(m - s)) for _, _, m, s, _ in series]
         highs = [float(np.max(m + s)) for _, _, m, s, _ in series]
-        if name.startswith("fid_") and min(lows) > 0 and max(highs) / min(lows) > 10:
-            ax.set_yscale("log")  # FID falls over orders of magnitude early in training
+        if primary.higher_is_better is False and min(lows) > 0 and max(highs) / min(lows) > 10:
+            ax.set_yscale("log")  # a distance (FID) falls over orders of magnitude early in training
             _plain_log_ticks(ax.yaxis)
         png = _finish_axes(fig, ax, "step", f"{name} (val)", f"{name} on the validation split: mean ± std over seeds")
     return Figure(f"curves-{group.id}", group.id, f"Validation curves: {group.title}",

@@ -19,7 +19,6 @@ import numpy as np
 from ganbench.report.collect import Run
 
 LAST_K = 5
-MODE_METRICS = ("modes", "stacked_modes")  # counted against the dataset's known number of modes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +49,10 @@ def failure_reason(run: Run, primary: str | None, num_modes: int = 0) -> str | N
         if value is not None and not math.isfinite(value):
             return "non-finite"
     if num_modes > 0:
-        for name in MODE_METRICS:
+        # values whose metric declared that they count the dataset's modes (api.Metric.counts_modes)
+        for name, rec in sorted(run.final_metrics().items()):
+            if (rec.get("extra") or {}).get("counts_modes") is not True:
+                continue
             value = run.final_value(name)
             if value is not None and math.isfinite(value) and value < 0.5 * num_modes:
                 return "collapsed"

@@ -16,14 +16,11 @@ import math
 import re
 from typing import Any, Callable
 
-from ganbench.api import PRIMARY_METRICS, primary_metric
+from ganbench.api import primary_metric
 from ganbench.report import aggregate as agg
 from ganbench.report.collect import Reference, Run
 from ganbench.report.model import BEST, TIE, Cell, Column, Group, Table
 from ganbench.report.stability import LAST_K, curve_stats, failure_reason
-
-MODE_COLLAPSE_METRICS = ("modes", "hq_percent", "reverse_kl", "stacked_modes", "stacked_kl")
-# Which metric ranks a dataset's leaderboard when several are present, most preferred first.
 
 MARK_NOTE = ("Bold = best mean in its column (direction taken from each metric's higher_is_better). "
              "≈ = within seed spread: the interval mean ± std overlaps the best's interval, so the "
@@ -45,6 +42,9 @@ class MetricColumn:
     protocol: Protocol
     higher_is_better: bool | None   # None: not ranked (a metric whose ideal is a middle value)
     runs: int   # how many completed runs report it (the primary is the most widely reported)
+    # What the producing metric declared, as its records carry it (api.Metric.declared):
+    rank: float | None = None                         # priority as the primary metric, lower preferred
+    mode_collapse: tuple[str, int] | None = None      # (metric, column position) in the mode-collapse table
 
 
 @dataclasses.dataclass
@@ -90,7 +90,9 @@ def make_groups(runs: list[Run]) -> list[tuple[Group, list[Run]]]:
     for run in runs:
         by_key.setdefault(group_key(run), []).append(run)
     out, used = [], set()
-    for key in sorted(by_key):
+    # The default study's tables come first: they are what `ganbench run --all` made and a reader
+    # opens the report for; other studies follow by name.
+    for key in sorted(by_key, key=lambda k: (k[4] != "default", str(k[4] or ""), k)):
         members = by_key[key]
         first = members[0]
         budget = first.budget
@@ -126,13 +128,21 @@ def make_rows(runs: list[Run]) -> list[Row]:
 def metric_columns(runs: list[Run]) -> list[MetricColumn]:
     seen: dict[Protocol, list[bool]] = {}
     ideal_valued: set[Protocol] = set()
+    ranks: dict[Protocol, float] = {}
+    roles: dict[Protocol, tuple[str, int]] = {}
     for run in runs:
         if not run.ok:
             continue
         for name, rec in sorted(run.final_metrics().items()):
-            seen.setdefault(_protocol(rec, name), []).append(bool(rec.get("higher_is_better")))
-            if is_number((rec.get("extra") or {}).get("ideal")):
-                ideal_valued.add(_protocol(rec, name))
+            p, extra = _protocol(rec, name), rec.get("extra") or {}
+            seen.setdefault(p, []).append(bool(rec.get("higher_is_better")))
+            if is_number(extra.get("ideal")):
+                ideal_valued.add(p)
+            # records without declarations (older runs) simply rank nothing and join no table by role
+            if is_number(extra.get("rank")):
+                ranks[p] = min(ranks.get(p, math.inf), float(extra["rank"]))
+            if is_number(extra.get("mode_collapse")):
+                roles.setdefault(p, (str(extra.get("metric") or ""), int(extra["mode_collapse"])))
     names: dict[str, list[Protocol]] = {}
     for p in seen:
         names.setdefault(p.name, []).append(p)
@@ -155,20 +165,20 @@ def metric_columns(runs: list[Run]) -> list[MetricColumn]:
             # the record says which way is better; a majority vote guards against one odd record.
             # A metric with an ideal value in the middle (data-copying C_T: 0) ranks nothing.
             hib = None if p in ideal_valued else sum(flags) * 2 > len(flags)
-            cols.append(MetricColumn(key, label, p, hib, len(flags)))
+            cols.append(MetricColumn(key, label, p, hib, len(flags), ranks.get(p), roles.get(p)))
     return cols
 
 
 def primary_column(cols: list[MetricColumn]) -> MetricColumn | None:
-    def widest(name: str) -> MetricColumn | None:
-        cands = [c for c in cols if c.protocol.name == name]
-        return max(cands, key=lambda c: c.runs) if cands else None
-
-    name = primary_metric(c.protocol.name for c in cols)
-    listed = name is not None and (name in PRIMARY_METRICS or name.startswith("fid_"))
-    if listed:
-        return widest(name)
-    return max(cols, key=lambda c: c.runs) if cols else None
+    """The most widely reported column of the value with the lowest declared rank; without any
+    declared rank, the most widely reported column."""
+    ranks: dict[str, float] = {}
+    for c in cols:
+        if c.rank is not None:
+            ranks[c.protocol.name] = min(ranks.get(c.protocol.name, math.inf), c.rank)
+    name = primary_metric(ranks)
+    cands = [c for c in cols if name is None or c.protocol.name == name]
+    return max(cands, key=lambda c: c.runs) if cands else None
 
 
 def curve_column(runs: list[Run], cols: list[MetricColumn], primary: MetricColumn | None) -> MetricColumn | None:
@@ -273,6 +283,10 @@ def reference_cell(references: list[Reference], col: MetricColumn) -> Cell:
             return Cell(agg.DASH)
         if not math.isfinite(value):
             return Cell("undefined")
+        se = (rec.get("extra") or {}).get("se")
+        if is_number(se) and math.isfinite(se):
+            # One real sample has no seed spread; the metric's own standard error says how far from 0 is noise.
+            return Cell(f"{agg.fmt_number(float(value))} ± {agg.fmt_number(float(se))} SE", float(value))
         return Cell(agg.fmt_number(float(value)), float(value))
     return Cell(agg.DASH)
 
@@ -283,7 +297,8 @@ def reference_label(references: list[Reference]) -> str:
 
 REFERENCE_NOTE = ("The first row scores held-out real data with the same metric code, N and reference split "
                   "as the variants: read every row against it (the floor for distances, the ceiling for "
-                  "coverage). It is not ranked.")
+                  "coverage). It is not ranked. Where a metric has its own standard error (KID), the row "
+                  "shows it as '± … SE': an unbiased estimate scatters around 0 by about that much.")
 
 
 def selected_values(runs: list[Run], col: MetricColumn) -> list[float]:
@@ -475,11 +490,11 @@ def metric_cols_after_selected(cols: list[MetricColumn], has_selected: bool) -> 
 
 
 def mode_collapse(group: Group, runs: list[Run], references: list[Reference] = ()) -> Table | None:
-    cols = [c for c in metric_columns(runs) if c.protocol.name in MODE_COLLAPSE_METRICS]
+    cols = [c for c in metric_columns(runs) if c.mode_collapse is not None]
     if not cols:
         return None
-    order = {n: i for i, n in enumerate(MODE_COLLAPSE_METRICS)}
-    cols.sort(key=lambda c: (order[c.protocol.name], c.key))
+    # ranked values lead (the table is sorted by its first column), then each metric's declared order
+    cols.sort(key=lambda c: (math.inf if c.rank is None else c.rank, c.mode_collapse, c.key))
     columns = ([Column("variant", "variant"), Column("seeds", "seeds", None, "number")]
                + [Column(c.key, c.label, c.higher_is_better, "stat") for c in cols])
     built = []

@@ -154,9 +154,14 @@ class BigGAN(Architecture):
         "batch_size": 64, "z_dim": 120, "lr_g": 5e-5, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.999,
         "n_critic": 2, "g_ch": 32, "d_ch": 16, "shared_dim": 128,
     }
+    hparam_docs = {
+        "g_ch": "channels of the generator's residual blocks",
+        "d_ch": "channels of the projection discriminator's residual blocks",
+        "shared_dim": "size of the shared class embedding fed, with a chunk of z, to each conditional batch norm",
+    }
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         channels, side, _ = data.shape
         G = Generator(int(h["z_dim"]), channels, side, int(h["g_ch"]), data.num_classes, int(h["shared_dim"]))
         D = Discriminator(channels, int(h["d_ch"]), data.num_classes)

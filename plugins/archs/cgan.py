@@ -91,6 +91,14 @@ class CGAN(Architecture):
         "g_z_hidden": 200, "g_y_hidden": 1000, "g_hidden": 1200,
         "d_x_units": 240, "d_y_units": 50, "d_units": 240,
     }
+    hparam_docs = {
+        "g_z_hidden": "units of G's hidden layer for z (200 in the paper)",
+        "g_y_hidden": "units of G's hidden layer for the label (1000 in the paper)",
+        "g_hidden": "units of G's joint hidden layer (1200 in the paper)",
+        "d_x_units": "units of D's 5-piece maxout layer for x (240 in the paper)",
+        "d_y_units": "units of D's 5-piece maxout layer for the label (50 in the paper)",
+        "d_units": "units of D's joint 4-piece maxout layer (240 in the paper)",
+    }
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -102,7 +110,7 @@ class CGAN(Architecture):
         return super().supports(data)  # the labels a conditional architecture needs
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         G = Generator(int(h["z_dim"]), data.shape, data.num_classes,
                       int(h["g_z_hidden"]), int(h["g_y_hidden"]), int(h["g_hidden"]))
         D = Discriminator(data.shape, data.num_classes, int(h["d_x_units"]), int(h["d_y_units"]), int(h["d_units"]))

@@ -89,9 +89,13 @@ class DCGAN(Architecture):
         "batch_size": 128, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1, "ngf": 64, "ndf": 64,
     }
+    hparam_docs = {
+        "ngf": "generator width: feature maps of its last transposed convolution, doubled per layer towards z",
+        "ndf": "discriminator width: feature maps of its first convolution, doubled per layer",
+    }
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         channels, side, _ = data.shape
         G = Generator(int(h["z_dim"]), channels, side, int(h["ngf"]))
         D = Discriminator(channels, side, int(h["ndf"]))

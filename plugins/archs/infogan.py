@@ -104,6 +104,7 @@ class InfoGAN(Architecture):
              "Interpretable Representation Learning by Information Maximizing Generative Adversarial Nets. "
              "NeurIPS 2016.")
     conditional = False
+    auxiliary_head = True  # Q shares D's body and judges each fake's code
     image_sides = tuple(BASE)
     defaults = {
         "batch_size": 128, "z_dim": 62, "lr_g": 1e-3, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
@@ -111,9 +112,22 @@ class InfoGAN(Architecture):
         "n_categories": 10, "n_continuous": 2, "info_lambda": 1.0,
         "fc": 1024, "ngf": 64, "ndf": 64, "q_hidden": 128,
     }
+    hparam_docs = {
+        "z_dim": "size of the incompressible noise part of the latent (the codes come on top)",
+        "n_categories": "values of the categorical latent code (10: one per digit)",
+        "n_continuous": "continuous latent codes, uniform on [-1, 1]",
+        "info_lambda": "weight of the mutual-information term (Q's reconstruction of the codes)",
+        "fc": "units of the fully connected layer of G and of D",
+        "ngf": "generator feature maps of its first transposed convolution",
+        "ndf": "discriminator feature maps of its first convolution",
+        "q_hidden": "units of the Q head's hidden layer",
+    }
+    hparam_limits = {
+        "info_lambda": {"low": 0},
+    }
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         channels, side, _ = data.shape
         codes = (int(h["z_dim"]), int(h["n_categories"]), int(h["n_continuous"]))
         G = Generator(*codes, channels, side, int(h["fc"]), int(h["ngf"]))

@@ -73,6 +73,12 @@ class MLP(Architecture):
         "n_critic": 1,
         "hidden": 128, "depth": 2, "image_hidden": 512, "image_depth": 2,
     }
+    hparam_docs = {
+        "hidden": "units per hidden layer of G and D on 2D points",
+        "depth": "hidden layers of G and D on 2D points",
+        "image_hidden": "units per hidden layer of G and D on images",
+        "image_depth": "hidden layers of G and D on images",
+    }
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -86,7 +92,7 @@ class MLP(Architecture):
         return None
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         if data.is_image:
             hidden, depth = int(h["image_hidden"]), int(h["image_depth"])
         else:

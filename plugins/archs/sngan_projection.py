@@ -107,9 +107,13 @@ class SNGANProjection(Architecture):
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,
         "n_critic": 5, "g_ch": 16, "d_ch": 16,
     }
+    hparam_docs = {
+        "g_ch": "channels of the generator's residual blocks",
+        "d_ch": "channels of the projection discriminator's residual blocks",
+    }
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         channels, side, _ = data.shape
         return (Generator(int(h["z_dim"]), channels, side, int(h["g_ch"]), data.num_classes),
                 Discriminator(channels, int(h["d_ch"]), data.num_classes))

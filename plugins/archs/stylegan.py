@@ -168,9 +168,18 @@ class StyleGAN(Architecture):
         "batch_size": 64, "z_dim": 128, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99,
         "n_critic": 1, "ch": 32, "d_ch": 32, "mapping_layers": 8, "mixing_prob": 0.9,
     }
+    hparam_docs = {
+        "ch": "channels of the synthesis network's blocks",
+        "d_ch": "channels of the discriminator's blocks",
+        "mapping_layers": "layers of the mapping network from z to the style w (8 in StyleGAN)",
+        "mixing_prob": "probability that a training batch uses style mixing (two latents, random crossover)",
+    }
+    hparam_limits = {
+        "mixing_prob": {"low": 0, "high": 1},
+    }
 
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
-        h = {**self.defaults, **hparams}
+        h = hparams  # the run's resolved hyperparameters: the core has applied the defaults
         channels, side, _ = data.shape
         G = Generator(int(h["z_dim"]), channels, side, int(h["ch"]), int(h["mapping_layers"]),
                       float(h["mixing_prob"]))

@@ -24,10 +24,18 @@ class DRAGAN(NonSaturating):
     paper = ("Kodali, Abernethy, Hays, Kira (2017). On Convergence and Stability of GANs. "
              "arXiv:1705.07215.")
     defaults = {"gp_lambda": 10.0, "dragan_c": 0.5}
+    hparam_docs = {
+        "gp_lambda": "weight of the gradient penalty around the real data (10 in the paper)",
+        "dragan_c": "size of the perturbation neighbourhood, in units of the data's standard deviation",
+    }
+    hparam_limits = {
+        "gp_lambda": {"low": 0},
+        "dragan_c": {"low": 0},
+    }
 
     def penalty(self, discriminator, real, fake, labels):
-        lam = float(self.hparams.get("gp_lambda", self.defaults["gp_lambda"]))
-        c = float(self.hparams.get("dragan_c", self.defaults["dragan_c"]))
+        lam = float(self.hparams["gp_lambda"])
+        c = float(self.hparams["dragan_c"])
         x = real.detach()
         # Global RNG of the data's device (the API has no generator argument); the trainer
         # checkpoints it, so a resumed run draws the same perturbations.

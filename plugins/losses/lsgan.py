@@ -21,9 +21,14 @@ class LSGAN(Loss):
     paper = ("Mao, Li, Xie, Lau, Wang, Smolley (2017). Least Squares Generative Adversarial Networks. "
              "ICCV 2017.")
     defaults = {"lsgan_a": 0.0, "lsgan_b": 1.0, "lsgan_c": 1.0}
+    hparam_docs = {
+        "lsgan_a": "the target D regresses fake scores to",
+        "lsgan_b": "the target D regresses real scores to",
+        "lsgan_c": "the target G pulls its fakes' scores to",
+    }
 
     def _coding(self, key: str) -> float:
-        return float(self.hparams.get(key, self.defaults[key]))
+        return float(self.hparams[key])
 
     def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         a, b = self._coding("lsgan_a"), self._coding("lsgan_b")

@@ -20,9 +20,15 @@ class R1(NonSaturating):
     paper = ("Mescheder, Geiger, Nowozin (2018). Which Training Methods for GANs do actually Converge? "
              "ICML 2018.")
     defaults = {"r1_gamma": 10.0}
+    hparam_docs = {
+        "r1_gamma": "weight gamma of the R1 penalty (gamma / 2) * E||grad D(x_real)||^2",
+    }
+    hparam_limits = {
+        "r1_gamma": {"low": 0},
+    }
 
     def penalty(self, discriminator, real, fake, labels):
-        gamma = float(self.hparams.get("r1_gamma", self.defaults["r1_gamma"]))
+        gamma = float(self.hparams["r1_gamma"])
         return 0.5 * gamma * score_gradients(discriminator, real, labels).pow(2).sum(dim=1).mean()
 
 

@@ -22,6 +22,12 @@ class WGAN(Loss):
     paper = ("Arjovsky, Chintala, Bottou (2017). Wasserstein Generative Adversarial Networks. "
              "ICML 2017.")
     defaults = {"n_critic": 5, "lr_g": 5e-5, "lr_d": 5e-5, "clip": 0.01}
+    hparam_docs = {
+        "clip": "critic weights are clipped to [-clip, clip] after every update (0.01 in the paper)",
+    }
+    hparam_limits = {
+        "clip": {"low": 0, "low_open": True},
+    }
 
     def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return fake_scores.mean() - real_scores.mean()
@@ -35,7 +41,7 @@ class WGAN(Loss):
 
     @torch.no_grad()
     def after_discriminator_step(self, discriminator) -> None:
-        c = float(self.hparams.get("clip", self.defaults["clip"]))
+        c = float(self.hparams["clip"])
         for p in discriminator.parameters():
             p.clamp_(-c, c)
 

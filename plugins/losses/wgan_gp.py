@@ -22,6 +22,12 @@ class WGANGP(Loss):
     paper = ("Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville (2017). Improved Training of Wasserstein "
              "GANs. NeurIPS 2017.")
     defaults = {"n_critic": 5, "gp_lambda": 10.0, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}
+    hparam_docs = {
+        "gp_lambda": "weight of the gradient penalty on interpolates (10 in the paper)",
+    }
+    hparam_limits = {
+        "gp_lambda": {"low": 0},
+    }
 
     def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return fake_scores.mean() - real_scores.mean()
@@ -30,7 +36,7 @@ class WGANGP(Loss):
         return -fake_scores.mean()
 
     def penalty(self, discriminator, real, fake, labels):
-        lam = float(self.hparams.get("gp_lambda", self.defaults["gp_lambda"]))
+        lam = float(self.hparams["gp_lambda"])
         real, fake = real.detach(), fake.detach()
         if real.shape != fake.shape:
             # Interpolates pair samples one to one; broadcasting would silently pair the wrong ones.

@@ -35,6 +35,7 @@ class ClassCoverage(Metric):
 
     name = "class_coverage"
     paper = "class-level mode counting as in Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 (PacGAN)"
+    ranks = {"classes_covered": 6}
 
     def __init__(self, num_samples: int | None = None):
         self.num_samples = num_samples

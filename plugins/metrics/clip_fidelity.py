@@ -76,6 +76,7 @@ class ClipFidelity(PretrainedFidelity):
     name = "clip_fidelity"
     paper = ("Kynkäänniemi et al. 2023 (FD in CLIP space); Radford et al. 2021 (CLIP); Heusel et al. 2017 (FD); "
              "Bińkowski et al. 2018 (KID); Kynkäänniemi et al. 2019 (precision/recall)")
+    ranks = {"fd_clip": 5}
 
     @staticmethod
     def weights() -> tuple[str | None, str]:

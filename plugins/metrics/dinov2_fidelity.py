@@ -49,6 +49,7 @@ class Dinov2Fidelity(PretrainedFidelity):
     name = "dinov2_fidelity"
     paper = ("Stein et al. 2023 (FD_DINOv2, dgm-eval); Oquab et al. 2023 (DINOv2); Heusel et al. 2017 (FD); "
              "Bińkowski et al. 2018 (KID); Kynkäänniemi et al. 2019 (precision/recall)")
+    ranks = {"fd_dinov2": 5}
 
     @staticmethod
     def weights() -> tuple[str | None, str]:

@@ -159,6 +159,7 @@ class FidInfinity(FeatureSpaceMetric):
     name = "fid_infinity"
     paper = ("Chong & Forsyth 2020, Effectively Unbiased FID and Inception Score and where to find them "
              "(CVPR); FID: Heusel et al. 2017; N-dependent bias: Bińkowski et al. 2018")
+    ranks = {"fid_infinity_*": 4}
 
     def compute(self, ctx, split: str) -> list[MetricValue]:
         from ganbench.feature_space import features

@@ -51,6 +51,7 @@ class InceptionFidelity(PretrainedFidelity):
     name = "inception_fidelity"
     paper = ("Heusel et al. 2017 (FID); Bińkowski et al. 2018 (KID); Salimans et al. 2016 (IS); "
              "Kynkäänniemi et al. 2019 (precision/recall); Szegedy et al. 2016 (InceptionV3)")
+    ranks = {"fid_inception": 0}   # the standard FID leads wherever its weights are present
 
     @staticmethod
     def weights() -> tuple[str | None, str]:

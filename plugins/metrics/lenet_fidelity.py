@@ -27,6 +27,7 @@ class LenetFidelity(Metric):
     name = "lenet_fidelity"
     paper = ("Heusel et al. 2017 (FID); Bińkowski et al. 2018 (KID); Salimans et al. 2016 (IS); "
              "Kynkäänniemi et al. 2019 (precision/recall); LeNet features: LeCun et al. 1998")
+    ranks = {"fid_lenet": 1}
 
     def __init__(self, num_samples: int | None = None):
         self.num_samples = num_samples  # None: as many as the reference split has

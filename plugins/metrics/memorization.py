@@ -59,13 +59,12 @@ could not read the paper's own text):
 Both values are NaN with ``extra["skipped"]`` when the split has fewer than 2 samples or the train
 split is empty.
 
-Cost: nearest neighbours are found in float64 with ``torch.cdist`` in chunks (a few million
-distances at a time, never the full matrix), then the winner's distance is recomputed directly, so
-an exact copy is at distance exactly 0; training rows become float64 one block at a time. The
-training side (features, cells) and the held-out side do not depend on the generator and are
-memoised in-process per dataset content, split and extractor: later evaluations only pay for the
-generated side (ring8: 2,500 x 100,000 distances, about 1.3 s on one CPU thread; the first
-evaluation of a split about 3 s).
+Cost: in up to 8 dimensions (the 2D mixtures) nearest neighbours come from one scipy k-d tree per
+cell; above that they are found in float64 with ``torch.cdist`` in chunks (a few million distances
+at a time, never the full matrix). Either way the winner's distance is then recomputed directly, so
+an exact copy is at distance exactly 0. The training side (features, cells, trees) and the held-out
+side do not depend on the generator and are memoised in-process per dataset content, split and
+extractor: later evaluations only pay for the generated side.
 """
 
 from __future__ import annotations
@@ -89,18 +88,33 @@ KMEANS_FIT_MAX = 20_000
 KMEANS_SEED = 0
 CHUNK_ELEMENTS = 1 << 22   # distances held at once: 32 MB in float64
 TRAIN_BLOCK = 16_384       # training rows converted to float64 at a time
+KD_TREE_MAX_DIM = 8        # up to this many feature dimensions nearest neighbours come from k-d trees
 
 _MEMO: OrderedDict = OrderedDict()  # (dataset, fingerprint, split, N, extractor, k) -> _Reference
 _MEMO_SIZE = 4
 
 
+def kd_trees(train: torch.Tensor, bounds: list[int]) -> list | None:
+    """One ``scipy.spatial.cKDTree`` per cell when the features are low-dimensional (the 2D mixtures),
+    where a tree answers in microseconds what brute force pays 10^5 distances a query for; ``None``
+    above ``KD_TREE_MAX_DIM`` dimensions, where trees lose to brute force."""
+    if train.dim() != 2 or train.shape[1] > KD_TREE_MAX_DIM or len(train) == 0:
+        return None
+    from scipy.spatial import cKDTree
+
+    rows = train.double().numpy()
+    return [cKDTree(rows[bounds[j]:bounds[j + 1]]) if bounds[j] < bounds[j + 1] else None
+            for j in range(len(bounds) - 1)]
+
+
 def nearest_per_cell(queries: torch.Tensor, train: torch.Tensor, bounds: list[int],
-                     device: str = "cpu") -> torch.Tensor:
+                     device: str = "cpu", trees: list | None = None) -> torch.Tensor:
     """``[Nq, k]`` float64: distance from each query to its nearest training sample in each cell.
 
     ``train`` is sorted by cell, cell j being rows ``bounds[j]:bounds[j + 1]``; an empty cell gives
-    inf. The search runs in float64 chunks through ``torch.cdist``; the winner's distance is then
-    recomputed as ``||q - t||`` directly, which is exact for copies (0) and for hand-made data.
+    inf. The search runs through ``trees`` (:func:`kd_trees`) when given, else in float64 chunks
+    through ``torch.cdist``; either way the winner's distance is then recomputed as ``||q - t||``
+    directly, which is exact for copies (0) and for hand-made data, and the same in both searches.
     """
     k = len(bounds) - 1
     nq, n = len(queries), len(train)
@@ -110,6 +124,12 @@ def nearest_per_cell(queries: torch.Tensor, train: torch.Tensor, bounds: list[in
     arg = torch.zeros((nq, k), dtype=torch.long)
     t_rows = min(n, TRAIN_BLOCK)
     q_rows = max(1, CHUNK_ELEMENTS // t_rows)
+    if trees is not None:
+        q = queries.double().numpy()
+        for j, tree in enumerate(trees):
+            if tree is not None:
+                arg[:, j] = torch.from_numpy(tree.query(q, k=1)[1].astype("int64")) + bounds[j]
+        return _exact_distances(queries, train, bounds, arg, best, q_rows)
     for a in range(0, n, t_rows):
         b = min(n, a + t_rows)
         t = train[a:b].to(device, torch.float64)
@@ -124,10 +144,14 @@ def nearest_per_cell(queries: torch.Tensor, train: torch.Tensor, bounds: list[in
                 better = v < best[i:i + q_rows, j]
                 best[i:i + q_rows, j] = torch.where(better, v, best[i:i + q_rows, j])
                 arg[i:i + q_rows, j] = torch.where(better, ix + (a + s), arg[i:i + q_rows, j])
-    for j in range(k):
+    return _exact_distances(queries, train, bounds, arg, best, q_rows)
+
+
+def _exact_distances(queries, train, bounds, arg, best, q_rows: int) -> torch.Tensor:
+    for j in range(len(bounds) - 1):
         if bounds[j] == bounds[j + 1]:
             continue
-        for i in range(0, nq, q_rows):
+        for i in range(0, len(queries), q_rows):
             q = queries[i:i + q_rows].double()
             best[i:i + q_rows, j] = (q - train[arg[i:i + q_rows, j]].double()).norm(dim=1)
     return best
@@ -198,8 +222,9 @@ class _Reference:
         self.bounds = [0]
         for c in counts:
             self.bounds.append(self.bounds[-1] + c)
+        self.trees = kd_trees(self.train, self.bounds)
         self.heldout_cells = self.cells(heldout_features)
-        self.heldout_dist = nearest_per_cell(heldout_features, self.train, self.bounds, device)
+        self.heldout_dist = nearest_per_cell(heldout_features, self.train, self.bounds, device, self.trees)
 
     def cells(self, x: torch.Tensor):
         return self.kmeans.predict(x.double().numpy()).astype("int64")
@@ -269,7 +294,7 @@ class Memorization(FeatureSpaceMetric):
         k = num_cells(min(n, len(heldout)), len(train))
         ref, extractor = _reference(ctx, split, heldout, k, device)
         generated, _ = features(ctx, ctx.sample(n))
-        gen_dist = nearest_per_cell(generated, ref.train, ref.bounds, device)
+        gen_dist = nearest_per_cell(generated, ref.train, ref.bounds, device, ref.trees)
 
         percent, tau = near_copy_share(gen_dist.min(1).values, ref.heldout_dist.min(1).values)
         memorized = MetricValue("memorized_percent", percent, False, n, split, extractor,

@@ -62,6 +62,9 @@ class ModeCoverage(Metric):
 
     name = "mode_coverage"
     paper = "Srivastava et al. 2017 (VEEGAN), Table 1; Lin et al. 2018 (PacGAN), Table 1"
+    ranks = {"modes": 2}
+    mode_collapse = ("modes", "hq_percent", "reverse_kl")
+    counts_modes = ("modes",)
 
     def __init__(self, num_samples: int = NUM_SAMPLES):
         self.num_samples = num_samples

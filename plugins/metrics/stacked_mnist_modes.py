@@ -38,6 +38,9 @@ class StackedMnistModes(Metric):
 
     name = "stacked_mnist_modes"
     paper = "Srivastava et al. 2017 (VEEGAN), Table 2; Lin et al. 2018 (PacGAN), Tables 2-3"
+    ranks = {"modes": 3}
+    mode_collapse = ("modes", "reverse_kl")
+    counts_modes = ("modes",)
 
     def __init__(self, num_samples: int = NUM_SAMPLES, digit_dataset: Dataset | None = None):
         self.num_samples = num_samples

@@ -1,12 +1,30 @@
-"""CSV report format: one file per table (raw numbers, not display text) plus ``provenance.csv``."""
+"""CSV report format: one file per table (raw numbers, not display text) plus ``provenance.csv``.
+
+Text cells come from plugins and run directories, so a spreadsheet must never read one as a formula:
+text beginning with ``=``, ``+``, ``-``, ``@``, a tab or a line break gets a leading ``'`` (OWASP, CSV
+injection), and a carriage return inside text becomes a line feed, which the writer quotes. Numbers are
+written by :func:`_num` and stay numbers, negative ones included.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 
 from ganbench import hookimpl
 from ganbench.api import ReportFormat
+from ganbench.store import atomic_write_text
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _text(x) -> str:
+    # A bare CR would end the row for most readers, and the writer quotes only LF (lineterminator "\n"):
+    # as LF the line break stays inside one quoted cell, where no new row can start with a formula.
+    x = ("" if x is None else str(x)).replace("\r\n", "\n").replace("\r", "\n")
+    return "'" + x if x.startswith(FORMULA_STARTS) else x
 
 
 def _num(x) -> str:
@@ -30,11 +48,11 @@ class Csv(ReportFormat):
             header = []
             for col in table.columns:
                 if col.kind == "stat":
-                    header += [f"{col.key}_mean", f"{col.key}_std", f"{col.key}_n"]
+                    header += [_text(f"{col.key}_mean"), _text(f"{col.key}_std"), _text(f"{col.key}_n")]
                 else:
-                    header.append(col.key)
+                    header.append(_text(col.key))
                 if col.higher_is_better is not None:
-                    header.append(f"{col.key}_mark")
+                    header.append(_text(f"{col.key}_mark"))
             rows = []
             for row in table.rows:
                 out = []
@@ -44,20 +62,21 @@ class Csv(ReportFormat):
                     elif col.kind == "number" and cell.value is not None:
                         out.append(_num(cell.value))
                     else:
-                        out.append(cell.text)
+                        out.append(_text(cell.text))
                     if col.higher_is_better is not None:
-                        out.append(cell.mark)
+                        out.append(_text(cell.mark))
                 rows.append(out)
             paths.append(self._write(os.path.join(base, f"{table.id}.csv"), [header] + rows))
         prov = [["table", "key", "value"]]
-        prov += [[t.id, k, v] for t in report.tables for k, values in t.provenance for v in values]
+        prov += [[_text(t.id), _text(k), _text(v)] for t in report.tables for k, values in t.provenance for v in values]
         paths.append(self._write(os.path.join(base, "provenance.csv"), prov))
         return paths
 
     @staticmethod
     def _write(path: str, rows: list[list[str]]) -> str:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows(rows)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        atomic_write_text(path, buffer.getvalue())
         return path
 
 

@@ -15,6 +15,7 @@ import os
 from ganbench import hookimpl
 from ganbench.api import ReportFormat
 from ganbench.report import BEST, TIE
+from ganbench.store import atomic_write_text
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "base-uri 'none'; form-action 'none'")
@@ -170,8 +171,7 @@ class Html(ReportFormat):
             out += ["</ul>", "</section>"]
         out += [f"<script>{SCRIPT}</script>", "</body>", "</html>"]
         path = os.path.join(out_dir, f"report.{self.extension}")
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(out) + "\n")
+        atomic_write_text(path, "\n".join(out) + "\n")
         return [path]
 
 

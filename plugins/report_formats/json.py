@@ -9,6 +9,7 @@ import os
 from ganbench import hookimpl
 from ganbench.api import ReportFormat
 from ganbench.report import write_figures
+from ganbench.store import atomic_write_text
 
 
 def _finite(obj):
@@ -31,9 +32,8 @@ class Json(ReportFormat):
     def render(self, report, out_dir: str) -> list[str]:
         paths = write_figures(report, out_dir)  # the "file" entries of "figures" point at these
         path = os.path.join(out_dir, f"report.{self.extension}")
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            json.dump(_finite(report.to_dict()), f, indent=2, ensure_ascii=False, allow_nan=False)
-            f.write("\n")
+        text = json.dumps(_finite(report.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)
+        atomic_write_text(path, text + "\n")
         return paths + [path]
 
 

@@ -8,6 +8,7 @@ import re
 from ganbench import hookimpl
 from ganbench.api import ReportFormat
 from ganbench.report import BEST, TIE, write_figures
+from ganbench.store import atomic_write_text
 
 _SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -53,6 +54,7 @@ class Latex(ReportFormat):
 
     name = "latex"
     extension = "tex"
+    aliases = ("tex",)
 
     def render(self, report, out_dir: str) -> list[str]:
         paths = write_figures(report, out_dir)
@@ -73,8 +75,7 @@ class Latex(ReportFormat):
             lines.append(r"\clearpage")
         lines.append(r"\end{document}")
         path = os.path.join(out_dir, f"report.{self.extension}")
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(lines) + "\n")
+        atomic_write_text(path, "\n".join(lines) + "\n")
         return paths + [path]
 
 

@@ -8,6 +8,7 @@ import re
 from ganbench import hookimpl
 from ganbench.api import ReportFormat
 from ganbench.report import BEST, TIE, write_figures
+from ganbench.store import atomic_write_text
 
 
 def md_escape(text: str) -> str:
@@ -46,6 +47,7 @@ class Markdown(ReportFormat):
 
     name = "markdown"
     extension = "md"
+    aliases = ("md",)
 
     def render(self, report, out_dir: str) -> list[str]:
         paths = write_figures(report, out_dir)
@@ -70,8 +72,7 @@ class Markdown(ReportFormat):
             lines += [f"- problem: {md_escape(p)}" for p in report.problems]
             lines.append("")
         path = os.path.join(out_dir, f"report.{self.extension}")
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\n".join(lines).rstrip("\n") + "\n")
+        atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
         return paths + [path]
 
 

@@ -33,6 +33,15 @@ class DiffAugment(Technique):
              "Training. NeurIPS.")
     defaults = {"diffaugment_policy": "color,translation,cutout",
                 "diffaugment_translation": 0.125, "diffaugment_cutout": 0.5}
+    hparam_docs = {
+        "diffaugment_policy": "comma-separated augmentations applied in order: color, translation, cutout",
+        "diffaugment_translation": "largest shift, as a fraction of the height and width (1/8 in the paper)",
+        "diffaugment_cutout": "side of the cutout square, as a fraction of the height and width",
+    }
+    hparam_limits = {
+        "diffaugment_translation": {"low": 0, "high": 1},
+        "diffaugment_cutout": {"low": 0, "high": 1},
+    }
 
     @classmethod
     def supports(cls, architecture, loss, data):

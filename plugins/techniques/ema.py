@@ -30,6 +30,12 @@ class EMA(Technique):
              "Stability, and Variation. ICLR. / Yazıcı, Foo, Winkler, Yap, Piliouras, Chandrasekhar "
              "(2019). The Unusual Effectiveness of Averaging in GAN Training. ICLR.")
     defaults = {"ema_decay": 0.999}
+    hparam_docs = {
+        "ema_decay": "decay of the moving average of G's weights (0.999)",
+    }
+    hparam_limits = {
+        "ema_decay": {"low": 0, "high": 1},
+    }
 
     def __init__(self, hparams):
         super().__init__(hparams)

@@ -31,6 +31,14 @@ class ExperienceReplay(Technique):
              "Wang, Webb (2017). Learning from Simulated and Unsupervised Images through Adversarial "
              "Training. CVPR.")
     defaults = {"replay_buffer_size": 1024, "replay_fraction": 0.5}
+    hparam_docs = {
+        "replay_buffer_size": "past fakes kept in the replay buffer",
+        "replay_fraction": "fraction of each fake batch D trains on that is drawn from the buffer",
+    }
+    hparam_limits = {
+        "replay_buffer_size": {"low": 1},
+        "replay_fraction": {"low": 0, "high": 1},
+    }
 
     def __init__(self, hparams):
         super().__init__(hparams)

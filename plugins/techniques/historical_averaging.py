@@ -27,6 +27,12 @@ class HistoricalAveraging(Technique):
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
     defaults = {"historical_averaging_weight": 1.0}
+    hparam_docs = {
+        "historical_averaging_weight": "weight of ||theta - mean of past theta||^2 in each player's loss",
+    }
+    hparam_limits = {
+        "historical_averaging_weight": {"low": 0},
+    }
 
     def __init__(self, hparams):
         super().__init__(hparams)

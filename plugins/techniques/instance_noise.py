@@ -29,6 +29,14 @@ class InstanceNoise(Technique):
              "Super-resolution. ICLR. / Arjovsky, Bottou (2017). Towards Principled Methods for "
              "Training Generative Adversarial Networks. ICLR.")
     defaults = {"instance_noise_std": 0.1, "instance_noise_steps": 10_000}
+    hparam_docs = {
+        "instance_noise_std": "standard deviation of the noise at step 0, in data units",
+        "instance_noise_steps": "steps over which the noise is annealed linearly to zero",
+    }
+    hparam_limits = {
+        "instance_noise_std": {"low": 0},
+        "instance_noise_steps": {"low": 1},
+    }
 
     def sigma(self, step: int) -> float:
         steps = max(int(self.hparams["instance_noise_steps"]), 1)

@@ -22,6 +22,12 @@ class LabelSmoothing(Technique):
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
     defaults = {"real_label": 0.9}
+    hparam_docs = {
+        "real_label": "target of real samples in the discriminator loss (1 = no smoothing)",
+    }
+    hparam_limits = {
+        "real_label": {"low": 0, "high": 1, "low_open": True},
+    }
 
     @classmethod
     def supports(cls, architecture, loss, data):

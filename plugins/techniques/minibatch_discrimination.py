@@ -33,6 +33,14 @@ class MinibatchDiscrimination(Technique):
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
     defaults = {"minibatch_kernels": 100, "minibatch_kernel_dim": 5}
+    hparam_docs = {
+        "minibatch_kernels": "number of kernels B of the minibatch features (100)",
+        "minibatch_kernel_dim": "dimension C of each kernel's rows (5)",
+    }
+    hparam_limits = {
+        "minibatch_kernels": {"low": 1},
+        "minibatch_kernel_dim": {"low": 1},
+    }
 
     def wrap_discriminator(self, discriminator, data):
         use_features = callable(getattr(discriminator, "features", None))

@@ -31,6 +31,12 @@ class MinibatchStddev(Technique):
     paper = ("Karras, Aila, Laine, Lehtinen (2018). Progressive Growing of GANs for Improved Quality, "
              "Stability, and Variation. ICLR.")
     defaults = {"minibatch_group_size": 4}
+    hparam_docs = {
+        "minibatch_group_size": "samples per group whose feature spread D sees (4 in the paper)",
+    }
+    hparam_limits = {
+        "minibatch_group_size": {"low": 1},
+    }
 
     def wrap_discriminator(self, discriminator, data):
         use_features = callable(getattr(discriminator, "features", None))

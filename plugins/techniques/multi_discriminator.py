@@ -35,6 +35,12 @@ class MultiDiscriminator(Technique):
     name = "multi_discriminator"
     paper = ("Durugkar, Gemp, Mahadevan (2017). Generative Multi-Adversarial Networks. ICLR.")
     defaults = {"num_discriminators": 2}
+    hparam_docs = {
+        "num_discriminators": "independently initialised discriminators whose scores are averaged",
+    }
+    hparam_limits = {
+        "num_discriminators": {"low": 1},
+    }
 
     def wrap_discriminator(self, discriminator, data):
         k = int(self.hparams["num_discriminators"])

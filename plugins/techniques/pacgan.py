@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
 from ganbench import hookimpl
-from ganbench.api import Technique
+from ganbench.api import DataInfo, Technique
 from ganbench.wrappers import DiscriminatorWrapper
 
 
@@ -13,19 +15,11 @@ class PacGAN(Technique):
     """PacGAN: the discriminator judges packs of m samples at once, which penalises mode collapse.
 
     Lin, Khetan, Fanti and Oh (2018), "PacGAN: The Power of Two Samples in Generative Adversarial
-    Networks", NeurIPS. Consecutive samples of a batch are packed ``pac_size`` at a time (2 by
-    default, the paper's PacGAN2), concatenated along channels (images) or features (points), and D
-    gives one score per pack. A pack of collapsed fakes looks unlike a pack of independent reals.
-
-    Approximation. The paper widens D's first layer to take ``m*C`` channels. ``wrap_discriminator``
-    receives an already built D for ``C`` channels, and no architecture-independent way exists to
-    widen its input layer (ResNet discriminators feed the input to two layers, some layers are
-    already spectrally normalised). So a learned per-position front end maps each pack to a
-    ``C``-channel input for the original D: ``m*C -> hidden -> C`` with a LeakyReLU, as 1x1
-    convolutions plus a final tanh for images (D was built for [-1, 1]), as linear layers for points.
-    D with this front end is still a function of the whole pack, which is what PacGAN's analysis
-    needs, but the pack is mixed per position before D's first layer sees it. A trainer hook that
-    builds D for the packed shape would remove the approximation.
+    Networks", NeurIPS. As in the paper, consecutive samples of a batch are packed ``pac_size`` at a
+    time (2 by default, PacGAN2), concatenated along channels (images) or coordinates (points), and
+    the discriminator is the architecture's own, built for packs: only its input layer is m times
+    wider (:meth:`discriminator_data`), everything after it is unchanged. D gives one score per pack;
+    a pack of collapsed fakes looks unlike a pack of independent reals.
 
     Scores. The packed D returns ``[B / m]``, one score per pack, not ``[B]``. Mean-reduced losses
     then average over packs exactly as in the paper, and gradient penalties (WGAN-GP, R1, DRAGAN)
@@ -38,36 +32,48 @@ class PacGAN(Technique):
     paper = ("Lin, Khetan, Fanti, Oh (2018). PacGAN: The Power of Two Samples in Generative "
              "Adversarial Networks. NeurIPS.")
     defaults = {"pac_size": 2}
+    hparam_docs = {
+        "pac_size": "samples per pack the discriminator judges at once (2: PacGAN2)",
+    }
+    hparam_limits = {
+        "pac_size": {"low": 1},
+    }
+
+    @classmethod
+    def supports(cls, architecture, loss, data: DataInfo) -> str | None:
+        if architecture.auxiliary_head:
+            return f"{architecture.name}'s discriminator has a head that reads single samples, not packs"
+        reason = architecture.supports(packed(data, int(cls.defaults["pac_size"])))
+        return f"the architecture cannot take packs of {cls.defaults['pac_size']}: {reason}" if reason else None
+
+    def discriminator_data(self, data: DataInfo) -> DataInfo:
+        return packed(data, int(self.hparams["pac_size"]))
 
     def wrap_discriminator(self, discriminator, data):
-        return PackedDiscriminator(discriminator, int(self.hparams["pac_size"]), data.shape, data.is_image)
+        return PackedDiscriminator(discriminator, int(self.hparams["pac_size"]))
+
+
+def packed(data: DataInfo, pac_size: int) -> DataInfo:
+    """``data`` as the discriminator sees it in packs of ``pac_size``: ``pac_size`` times the channels."""
+    if pac_size < 1:
+        raise ValueError(f"pac_size must be >= 1, got {pac_size}")
+    return dataclasses.replace(data, shape=(pac_size * data.shape[0], *data.shape[1:]))
 
 
 class PackedDiscriminator(DiscriminatorWrapper):
-    """Packs ``m`` samples, maps them to one input of D through ``front``, scores ``[B / m]``."""
+    """Packs ``m`` consecutive samples into one input of the inner D (built for packs); scores ``[B / m]``."""
 
-    def __init__(self, inner: nn.Module, pac_size: int, sample_shape, is_image: bool):
+    def __init__(self, inner: nn.Module, pac_size: int):
         if pac_size < 1:
             raise ValueError(f"pac_size must be >= 1, got {pac_size}")
         super().__init__(inner)
         self.pac_size = pac_size
-        channels = int(sample_shape[0])
-        packed, hidden = pac_size * channels, max(16, 4 * pac_size * channels)
-        if is_image:
-            # tanh: D was built for images in [-1, 1].
-            self.front = nn.Sequential(nn.Conv2d(packed, hidden, 1), nn.LeakyReLU(0.2),
-                                       nn.Conv2d(hidden, channels, 1), nn.Tanh())
-        else:
-            # Points live in the protocol's own coordinates (the grid spans +-4): no squashing.
-            self.front = nn.Sequential(nn.Linear(packed, hidden), nn.LeakyReLU(0.2),
-                                       nn.Linear(hidden, channels))
 
     def pack(self, x, y=None):
         B, m = x.shape[0], self.pac_size
         if B % m:
             raise ValueError(f"pacgan: batch of {B} is not a multiple of pac_size={m}")
-        packed = x.reshape(B // m, m * x.shape[1], *x.shape[2:])
-        return self.front(packed), None if y is None else y[::m]
+        return x.reshape(B // m, m * x.shape[1], *x.shape[2:]), None if y is None else y[::m]
 
     def forward(self, x, y=None):
         return self.inner(*self.pack(x, y)).reshape(-1)

@@ -31,6 +31,12 @@ class SpectralNorm(Technique):
     paper = ("Miyato, Kataoka, Koyama, Yoshida (2018). Spectral Normalization for Generative "
              "Adversarial Networks. ICLR.")
     defaults = {"spectral_norm_power_iterations": 1}
+    hparam_docs = {
+        "spectral_norm_power_iterations": "power iterations per forward pass estimating each largest singular value",
+    }
+    hparam_limits = {
+        "spectral_norm_power_iterations": {"low": 1},
+    }
 
     def wrap_discriminator(self, discriminator, data):
         iterations = int(self.hparams["spectral_norm_power_iterations"])

@@ -21,6 +21,10 @@ class TTUR(Technique):
     paper = ("Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter (2017). GANs Trained by a Two "
              "Time-Scale Update Rule Converge to a Local Nash Equilibrium. NeurIPS.")
     defaults = {"lr_d": 4e-4, "lr_g": 1e-4}
+    hparam_docs = {
+        "lr_d": "the discriminator's learning rate, the faster time scale (4e-4)",
+        "lr_g": "the generator's learning rate, the slower time scale (1e-4)",
+    }
 
 
 @hookimpl

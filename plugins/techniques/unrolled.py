@@ -24,6 +24,12 @@ class Unrolled(Technique):
     name = "unrolled"
     paper = ("Metz, Poole, Pfau, Sohl-Dickstein (2017). Unrolled Generative Adversarial Networks. ICLR.")
     defaults = {"unrolling_steps": 5}
+    hparam_docs = {
+        "unrolling_steps": "look-ahead discriminator updates before each generator step (5 in the paper)",
+    }
+    hparam_limits = {
+        "unrolling_steps": {"low": 1},
+    }
 
     def discriminator_for_generator_step(self, ctx):
         steps = int(self.hparams["unrolling_steps"])

@@ -1,0 +1,39 @@
+"""The plugin author's kit: contract tests for all six kinds of plugin, tiny data, a host builder.
+
+Name the plugin class in a test class; nothing needs to be installed::
+
+    from ganbench.testing import LossContract
+
+    class TestMyLoss(LossContract):
+        plugin = MyLoss
+
+See docs/plugins.md. The pytest plugin :mod:`ganbench.testing.pytest_plugin` (loaded automatically
+once ganbench is installed) adds the fixtures ``ganbench_host``, ``tiny_points``, ``tiny_digits``,
+``tiny_mnist`` and ``results_dir``.
+"""
+
+import pytest
+
+# Plain asserts inside the contracts then report the values they compared, as in a test module.
+pytest.register_assert_rewrite("ganbench.testing")
+
+from ganbench.testing.common import PluginContract, expect, installed_host, make_host  # noqa: E402
+from ganbench.testing.data import TINY_DATASETS, TinyDigits, TinyMnist, TinyPoints  # noqa: E402
+from ganbench.testing.architecture import ArchitectureContract  # noqa: E402
+from ganbench.testing.loss import LossContract  # noqa: E402
+from ganbench.testing.technique import TechniqueContract  # noqa: E402
+from ganbench.testing.dataset import DatasetContract  # noqa: E402
+from ganbench.testing.metric import MetricContract, evaluation_context  # noqa: E402
+from ganbench.testing.report_format import ReportFormatContract, write_tiny_results  # noqa: E402
+
+#: The contract of each kind, by ``ganbench new-plugin --kind``.
+CONTRACTS = {
+    "architecture": ArchitectureContract, "loss": LossContract, "technique": TechniqueContract,
+    "dataset": DatasetContract, "metric": MetricContract, "report_format": ReportFormatContract,
+}
+
+__all__ = [
+    "ArchitectureContract", "LossContract", "TechniqueContract", "DatasetContract", "MetricContract",
+    "ReportFormatContract", "PluginContract", "CONTRACTS", "make_host", "installed_host", "expect",
+    "TinyPoints", "TinyDigits", "TinyMnist", "TINY_DATASETS", "evaluation_context", "write_tiny_results",
+]
