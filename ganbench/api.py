@@ -187,6 +187,7 @@ class Plugin:
 
     @classmethod
     def describe(cls) -> str:
+        """The first line of the class docstring: what ``ganbench list`` and the report show."""
         doc = (cls.__doc__ or "").strip().splitlines()
         return doc[0] if doc else ""
 
@@ -226,7 +227,8 @@ class Architecture(Plugin):
     """A generator/discriminator pair. Override :meth:`build` and, if needed, :meth:`supports`.
 
     ``defaults`` holds the paper's training hyperparameters; the keys the training loop reads are
-    ``batch_size, z_dim, lr_g, lr_d, beta1, beta2, n_critic`` (losses and techniques may override).
+    :data:`CORE_HPARAMS` (``batch_size, z_dim, lr_g, lr_d`` have no core default: give them here),
+    and losses and techniques may override them.
     """
 
     conditional: ClassVar[bool] = False
@@ -280,9 +282,12 @@ class Loss(Plugin):
         self.hparams = dict(hparams)
 
     def discriminator_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss (a 0-dim tensor) from its scores on real and fake samples, each ``[B]``."""
         raise NotImplementedError
 
     def generator_loss(self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator's loss (a 0-dim tensor); ``real_scores`` is passed only when
+        ``needs_real_for_generator`` is set, else ``None``."""
         raise NotImplementedError
 
     def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
@@ -316,6 +321,7 @@ class Technique(Plugin):
 
     # -- set-up ------------------------------------------------------------------------------------
     def wrap_generator(self, generator: nn.Module, data: DataInfo) -> nn.Module:
+        """Return the generator to train (wrapped or modified in place); called once, after ``build``."""
         return generator
 
     def discriminator_data(self, data: DataInfo) -> DataInfo:
@@ -367,6 +373,7 @@ class Technique(Plugin):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (on resuming from a checkpoint)."""
         pass
 
 
@@ -525,6 +532,8 @@ class Metric(Plugin):
 
     @classmethod
     def supports(cls, data: DataInfo, dataset_name: str) -> str | None:
+        """``None`` if the metric applies to this dataset (``dataset_name`` is its registered name),
+        else one line saying why not."""
         return None
 
     def compute(self, ctx: EvaluationContext, split: str) -> list[MetricValue]:

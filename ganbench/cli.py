@@ -314,7 +314,10 @@ def list_(ctx, kind, as_json):
                            embedded=cls.embedded, available=reason is None, how_to_get=reason)
             elif kind == "metrics":
                 reason = cls.availability()  # pretrained weights on disk; never downloads
-                row.update(available=reason is None, how_to_get=reason)
+                row.update(available=reason is None, how_to_get=reason, ranks=dict(cls.ranks),
+                           mode_collapse=list(cls.mode_collapse), counts_modes=list(cls.counts_modes))
+            elif kind == "report_formats":
+                row.update(aliases=list(cls.aliases), default=cls.default)
             if kind in ("architectures", "losses", "techniques"):
                 row["hparams"] = [h.to_dict() for h in cls.hparam_schema()]
             rows.append(row)
@@ -329,6 +332,9 @@ def list_(ctx, kind, as_json):
                     ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
         elif kind == "metrics":
             extra = "\t" + ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
+        elif kind == "report_formats":
+            extra = "\t" + ", ".join(["aliases: " + " ".join(row["aliases"])] * bool(row["aliases"])
+                                      + ["default"] * row["default"])
         elif row.get("hparams"):
             extra = "\t" + " ".join(f"{h['name']}={json.dumps(h['default'])}" for h in row["hparams"])
         click.echo(f"{row['name']}\t{row['description']}{extra}")
@@ -402,6 +408,18 @@ def doctor(as_json):
         click.echo(f"{key}\t{value}")
 
 
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", required=True,
+              type=click.Choice(["architecture", "loss", "technique", "dataset", "metric", "report_format"]))
+@click.option("--out", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Directory to create the package in (as ganbench-NAME/).")
+def new_plugin(name, kind, out):
+    """Write a plugin package: pyproject with the entry point, the plugin, its contract tests, a README."""
+    from ganbench.scaffold import new_plugin as write_package
+    root = write_package(name, kind, out)
+    click.echo(f"wrote {root}: edit {root / ('ganbench_' + name) / '__init__.py'}, then run pytest in {root}")
 def main(argv=None) -> None:
     try:
         code = cli.main(args=argv, prog_name="ganbench", standalone_mode=False, obj={})

@@ -67,7 +67,7 @@ def _listed(names: list[str], most: int = 3) -> str:
 
 
 def _unknown(name: str, valid: set[str], runs) -> str:
-    """"unknown hyperparameter for <variants> on <datasets>; did you mean X? valid: ..." """
+    """The message for an undeclared ``name``: where, the closest valid names, all the valid ones."""
     close = difflib.get_close_matches(name, sorted(valid), n=3, cutoff=0.6)
     where = f"{_listed([s.variant for s in runs])} on {_listed([s.dataset for s in runs])}"
     hint = f"; did you mean {' or '.join(close)}?" if close else ";"

@@ -14,8 +14,10 @@ once ganbench is installed) adds the fixtures ``ganbench_host``, ``tiny_points``
 
 import pytest
 
-# Plain asserts inside the contracts then report the values they compared, as in a test module.
-pytest.register_assert_rewrite("ganbench.testing")
+# Plain asserts inside the contracts then report the values they compared, as in a test module
+# (registered before the modules are imported, which is when pytest can rewrite them).
+pytest.register_assert_rewrite(*(f"ganbench.testing.{m}" for m in (
+    "common", "architecture", "loss", "technique", "dataset", "metric", "report_format")))
 
 from ganbench.testing.common import PluginContract, expect, installed_host, make_host  # noqa: E402
 from ganbench.testing.data import TINY_DATASETS, TinyDigits, TinyMnist, TinyPoints  # noqa: E402

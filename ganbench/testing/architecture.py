@@ -61,6 +61,12 @@ class ContractLoss(Loss):
         return F.softplus(-fake_scores).mean()
 
 
+def _core_defaults() -> dict[str, Any]:
+    """The training loop's keys that the core gives a default (``api.CORE_HPARAMS``)."""
+    from ganbench import api
+    return {h.name: h.default for h in getattr(api, "CORE_HPARAMS", ()) if h.default is not None}
+
+
 def _data_id(data: DataInfo) -> str:
     shape = "x".join(map(str, data.shape))
     return f"{data.kind}{shape}" + (f"c{data.num_classes}" if data.num_classes else "")
@@ -95,7 +101,9 @@ class ArchitectureContract(PluginContract):
         raise AssertionError(f"{cls.name_under_test()} supports none of the standard shapes; set data_infos")
 
     def hparams(self) -> dict[str, Any]:
-        return {**self._arch_class().defaults, **self.hparams_override, "batch_size": self.batch_size}
+        # The core's defaults first (beta1, beta2, n_critic ...), as the runner applies them.
+        return {**_core_defaults(), **self._arch_class().defaults, **self.hparams_override,
+                "batch_size": self.batch_size}
 
     def build(self, data: DataInfo, seed: int = 0):
         torch.manual_seed(seed)
@@ -124,9 +132,9 @@ class ArchitectureContract(PluginContract):
         expect(isinstance(conditional, bool), "`conditional` to be a bool", conditional)
 
     def test_defaults_hold_trainer_keys(self):
-        defaults = self._arch_class().defaults
+        defaults = {**_core_defaults(), **self._arch_class().defaults}
         missing = [k for k in TRAINER_KEYS if k not in defaults]
-        assert not missing, f"defaults lack {missing}"
+        expect(not missing, "`defaults` to give the training keys the core has no default for", missing)
         assert int(defaults["batch_size"]) > 0 and int(defaults["z_dim"]) > 0 and int(defaults["n_critic"]) >= 1
         assert float(defaults["lr_g"]) > 0 and float(defaults["lr_d"]) > 0
 

@@ -113,6 +113,7 @@ class PluginContract:
     plugin_name: ClassVar[str | None] = None
     entry_point: ClassVar[str | None] = None
     hparams_override: ClassVar[Mapping[str, Any]] = {}
+    requires_paper: ClassVar[bool] = True  # variants cite their paper; datasets and formats may not have one
 
     @classmethod
     def _legacy_name(cls) -> str | None:
@@ -174,6 +175,8 @@ class PluginContract:
         summary = cls.describe()
         expect(summary and "placeholder" not in summary.lower(),
                "the class docstring's first line to describe the plugin (not the template's placeholder)", summary)
+        if not self.requires_paper and not cls.paper.strip():
+            return
         expect(cls.paper.strip() and "placeholder" not in cls.paper.lower(),
                "`paper` to cite the source (authors, year, title)", cls.paper)
         expect(re.search(r"\b(19|20)\d\d\b", cls.paper), "a year in the `paper` citation", cls.paper)

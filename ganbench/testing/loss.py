@@ -210,7 +210,7 @@ class LossContract(PluginContract):
             pytest.skip(f"{self.name_under_test()} has no penalty")
         expect(isinstance(penalty, torch.Tensor) and penalty.dim() == 0, "a 0-dim tensor from penalty()",
                getattr(penalty, "shape", penalty))
-        expect(torch.isfinite(penalty) and penalty >= 0, "a finite, non-negative penalty", float(penalty))
+        expect(torch.isfinite(penalty) and penalty >= 0, "a finite, non-negative penalty", float(penalty.detach()))
         expect(torch.equal(real, real_copy) and torch.equal(fake, fake_copy), "penalty() to leave its inputs unmodified")
         expect(all(p.grad is None for p in D.parameters()), "penalty() not to call backward() itself")
         expect(penalty.requires_grad, "a penalty differentiable w.r.t. D's weights (create_graph=True)")
@@ -235,7 +235,7 @@ class LossContract(PluginContract):
         penalty = loss.penalty(D, real, fake, None)
         if penalty is None:
             pytest.skip(f"{self.name_under_test()} has no penalty")
-        expect(float(penalty) > 0, "a positive penalty on a steep critic (weights x10)", float(penalty))
+        expect(float(penalty.detach()) > 0, "a positive penalty on a steep critic (weights x10)", float(penalty.detach()))
         penalty.backward()
         total = sum(float(p.grad.abs().sum()) for p in D.body.parameters() if p.grad is not None)
         expect(total > 0, "the penalty's gradient to reach D's first layers", total)

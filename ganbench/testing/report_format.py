@@ -68,6 +68,12 @@ def write_tiny_results(root: str) -> str:
 
 class ReportFormatContract(PluginContract):
     kind = "report_formats"
+    requires_paper = False   # an output format has no paper
+
+    def test_aliases_are_names(self):
+        aliases = self.plugin_class().aliases
+        expect(isinstance(aliases, tuple) and all(isinstance(a, str) and a for a in aliases),
+               "`aliases` a tuple of non-empty strings", aliases)
 
     def report(self, root: str):
         from ganbench.report import build_report

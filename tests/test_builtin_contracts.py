@@ -1,0 +1,46 @@
+"""Built-in report formats and embedded datasets pass the same ganbench.testing contracts as a
+third-party plugin (architectures, losses and techniques: tests/test_archs.py, test_losses.py,
+test_techniques.py)."""
+
+from ganbench.testing import DatasetContract, ReportFormatContract
+
+from ganbench_plugins.datasets.digits import Digits
+from ganbench_plugins.datasets.grid25 import Grid25
+from ganbench_plugins.datasets.ring8 import Ring8
+from ganbench_plugins.report_formats.csv import Csv
+from ganbench_plugins.report_formats.html import Html
+from ganbench_plugins.report_formats.json import Json
+from ganbench_plugins.report_formats.latex import Latex
+from ganbench_plugins.report_formats.markdown import Markdown
+
+
+class TestMarkdown(ReportFormatContract):
+    plugin = Markdown
+
+
+class TestCsv(ReportFormatContract):
+    plugin = Csv
+
+
+class TestJson(ReportFormatContract):
+    plugin = Json
+
+
+class TestLatex(ReportFormatContract):
+    plugin = Latex
+
+
+class TestHtml(ReportFormatContract):
+    plugin = Html
+
+
+class TestRing8(DatasetContract):
+    plugin = Ring8
+
+
+class TestGrid25(DatasetContract):
+    plugin = Grid25
+
+
+class TestDigits(DatasetContract):
+    plugin = Digits
