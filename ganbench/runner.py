@@ -94,7 +94,8 @@ def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True,
     ``flops`` (all D updates and the G update, forward and backward, counted by
     ``torch.utils.flop_counter``; 0 when not counted), ``images``, the real images the trainer
     drew in it (techniques such as unrolling draw extra batches: the trainer counts them all), and
-    ``seconds``, the fastest of ``timed_steps`` plain steps after it (the sweep's ETA; never a result)."""
+    ``seconds``, the fastest of ``timed_steps`` plain steps after two more untimed ones (the sweep's
+    ETA; never a result)."""
     with torch.random.fork_rng(devices=[]):
         trainer = make_trainer()
         before = trainer.images_shown
@@ -107,6 +108,8 @@ def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True,
             trainer.step()
             flops = 0
         images = trainer.images_shown - before
+        for _ in range(2):  # oneDNN and the allocator settle over the first real steps: not timed
+            trainer.step()
         seconds = math.inf
         for _ in range(max(1, timed_steps)):
             _sync(str(trainer.device))
