@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ganbench import api, plugins
+from ganbench.testing import invoke_cli as invoke
 
 KINDS = ("architectures", "losses", "techniques")
 
@@ -20,16 +21,6 @@ KINDS = ("architectures", "losses", "techniques")
 @pytest.fixture(scope="module")
 def host():
     return plugins.load()
-
-
-def invoke(capsys, *args) -> tuple[int, str, str]:
-    """``ganbench ARGS`` in this process: (exit code, stdout, stderr)."""
-    from ganbench import cli
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stopped:
-        cli.main([str(a) for a in args])
-    out = capsys.readouterr()
-    return int(stopped.value.code or 0), out.out, out.err
 
 
 def run_args(results: Path, *extra: str) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 pytest.register_assert_rewrite(*(f"ganbench.testing.{m}" for m in (
     "common", "architecture", "loss", "technique", "dataset", "metric", "report_format")))
 
-from ganbench.testing.common import PluginContract, expect, installed_host, make_host  # noqa: E402
+from ganbench.testing.common import PluginContract, expect, installed_host, invoke_cli, make_host  # noqa: E402
 from ganbench.testing.data import TINY_DATASETS, TinyDigits, TinyMnist, TinyPoints  # noqa: E402
 from ganbench.testing.architecture import ArchitectureContract  # noqa: E402
 from ganbench.testing.loss import LossContract  # noqa: E402
@@ -35,6 +35,7 @@ CONTRACTS = {
 }
 
 __all__ = [
+    "invoke_cli",
     "ArchitectureContract", "LossContract", "TechniqueContract", "DatasetContract", "MetricContract",
     "ReportFormatContract", "PluginContract", "CONTRACTS", "make_host", "installed_host", "expect",
     "TinyPoints", "TinyDigits", "TinyMnist", "TINY_DATASETS", "evaluation_context", "write_tiny_results",

@@ -180,3 +180,16 @@ class PluginContract:
         expect(cls.paper.strip() and "placeholder" not in cls.paper.lower(),
                "`paper` to cite the source (authors, year, title)", cls.paper)
         expect(re.search(r"\b(19|20)\d\d\b", cls.paper), "a year in the `paper` citation", cls.paper)
+
+
+def invoke_cli(capsys, *args) -> tuple[int, str, str]:
+    """``ganbench ARGS`` in this test's process: ``(exit code, stdout, stderr)``, captured through
+    pytest's ``capsys`` fixture (no subprocess, so a plugin under test loaded here is seen)."""
+    import pytest
+
+    from ganbench import cli
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return int(stopped.value.code or 0), out.out, out.err

@@ -13,6 +13,7 @@ import pytest
 
 from ganbench import hookimpl, store
 from ganbench.spec import Budget, RunSpec
+from ganbench.testing import invoke_cli as invoke  # noqa: F401 - the fault tests call it invoke
 
 CHILD = Path(__file__).with_name("_child.py")
 TINY = {"batch_size": 32}
@@ -30,16 +31,6 @@ def cli_args(results_dir: Path, *extra: str) -> list[str]:
     return ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8", "--budget", "steps=30",
             "--hparam", "batch_size=32", "--metric", "mode_coverage", "--eval-every", "10", "--threads", "1",
             "--quiet", "--results-dir", str(results_dir), *extra]
-
-
-def invoke(capsys, *args) -> tuple[int, str, str]:
-    """``ganbench ARGS`` in this process: (exit code, stdout, stderr)."""
-    from ganbench import cli
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stopped:
-        cli.main([str(a) for a in args])
-    out = capsys.readouterr()
-    return int(stopped.value.code or 0), out.out, out.err
 
 
 def child(fault: str, *args: str) -> subprocess.Popen:
