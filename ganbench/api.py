@@ -9,24 +9,32 @@ Conventions every plugin can rely on:
   ends in a linear layer, not tanh. A dataset declares this in ``DataInfo.value_range``; metrics see
   generator output through :func:`ganbench.evaluation.to_metric_space`, which clips only bounded data
   (and quantises images to 8 bits, as a saved PNG would) and never touches points.
-* A generator maps ``(z, y)`` to samples; ``z`` is ``[B, G.z_dim]`` unless the generator defines
-  ``sample_latent(n, generator, device)`` (InfoGAN's structured codes, for instance).
+* A generator maps ``(z, y)`` to samples; ``z`` is ``[B, z_dim]`` unless the architecture declares
+  ``samples_latent`` and its generator defines ``sample_latent(n, generator, device)`` (InfoGAN's
+  structured codes, for instance).
 * A discriminator maps ``(x, y)`` to raw scores (logits), shape ``[B]`` (``[B/m]`` behind PacGAN's
-  packing: one score per pack of m samples; losses average, so that is exact). Discriminators that expose
-  ``features(x, y) -> [B, F]`` support feature matching.
+  packing: one score per pack of m samples; losses average, so that is exact). An architecture that
+  declares ``discriminator_features`` has a discriminator with ``features(x, y) -> [B, F]`` (feature
+  matching needs it).
 * ``y`` is an integer class tensor ``[B]`` for conditional architectures, ``None`` otherwise.
+* Randomness during training comes from the generators the core hands out (``ctx.rng`` for a
+  technique, the ``rng`` argument of :meth:`Loss.penalty`), never the global torch RNG: each is one
+  stream per run, saved in checkpoints, so runs reproduce, resume bit-identically and train the same
+  when several seeds share one process. The global RNG is seeded for weight initialisation only.
+
+Every capability is declared on the plugin class (the ``ClassVar`` attributes below); the core reads
+declarations and never probes a built module for methods, so an incompatible combination is skipped
+with its reason when the matrix is expanded instead of failing when the run starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-    from ganbench.training import StepContext
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -161,6 +169,8 @@ CORE_HPARAMS: tuple[HParam, ...] = (
     HParam("n_critic", 1, "discriminator updates per generator update", int, low=1),
     HParam("reuse_fake_for_generator", False, "the generator update scores the last discriminator update's "
            "fake batch instead of drawing a new one (pytorch/examples' DCGAN)", bool),
+    HParam("penalty_every", 1, "lazy regularisation: the loss's penalty (R1, gradient penalty) is added, times "
+           "this, in every this-many-th training step only (Karras et al. 2020 use 16 for R1)", int, low=1),
 )
 CORE_HPARAM_NAMES = {h.name: h for h in CORE_HPARAMS}
 #: Read by every loss that declares ``accepts_label_smoothing`` (set by the label_smoothing technique).
@@ -233,9 +243,17 @@ class Architecture(Plugin):
 
     conditional: ClassVar[bool] = False
     image_sides: ClassVar[tuple[int, ...]] = ()   # square image sides a convolutional stack is built for
-    # D has a head of its own that reads one sample at a time (InfoGAN's Q network): techniques that
-    # change what D's body is built for (PacGAN's packs) cannot apply.
+    # D has ``features(x, y) -> [B, F]``, an intermediate layer (feature matching reads it).
+    discriminator_features: ClassVar[bool] = False
+    # G has ``sample_latent(n, generator, device) -> z`` (structured codes); otherwise z ~ N(0, I).
+    samples_latent: ClassVar[bool] = False
+    # D has a head of its own that reads one sample at a time (InfoGAN's Q network) and
+    # ``auxiliary_loss(fake, z) -> 0-dim tensor``, added to the generator step and trained with G and
+    # D's body. Techniques that change what D's body is built for (PacGAN's packs) cannot apply.
     auxiliary_head: ClassVar[bool] = False
+    # G and D are pure functions of their parameters and input (no buffers, no parametrizations),
+    # runnable under torch.func.vmap: several seeds can train as one batched computation.
+    vectorizable_seeds: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -269,6 +287,10 @@ class Loss(Plugin):
 
     needs_real_for_generator: ClassVar[bool] = False
     accepts_label_smoothing: ClassVar[bool] = False
+    # discriminator_loss/generator_loss are functions of one seed's scores, the penalty only calls
+    # ``discriminator(x, labels)`` and draws from its ``rng``, and after_discriminator_step only touches
+    # ``discriminator.parameters()`` elementwise: several seeds can train as one batched computation.
+    vectorizable_seeds: ClassVar[bool] = False
 
     @classmethod
     def hparam_schema(cls) -> tuple[HParam, ...]:
@@ -291,8 +313,11 @@ class Loss(Plugin):
         raise NotImplementedError
 
     def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                labels: torch.Tensor | None) -> torch.Tensor | None:
-        """An extra discriminator term (gradient penalty, R1, DRAGAN). ``None`` for none."""
+                labels: torch.Tensor | None, rng: torch.Generator) -> torch.Tensor | None:
+        """An extra discriminator term (gradient penalty, R1, DRAGAN). ``None`` for none.
+
+        ``rng`` is the run's penalty stream (on the data's device): draw every random number from it
+        (``torch.rand(..., generator=rng)``), never from the global RNG."""
         return None
 
     def make_optimizer(self, params, lr: float, betas: tuple[float, float]):
@@ -302,6 +327,57 @@ class Loss(Plugin):
 
     def after_discriminator_step(self, discriminator: nn.Module) -> None:
         """Called after each discriminator update (WGAN's weight clipping)."""
+
+
+class StepContext(Protocol):
+    """What a technique hook sees during one training step (the trainer implements it).
+
+    ``real`` and ``labels`` are the batch the hook's update drew (``None`` in a generator step whose
+    loss needs no reals). Randomness comes from ``rng``; the batch order from ``next_real_batch``, so
+    that every draw is part of the run's saved state.
+    """
+
+    step: int
+    real: torch.Tensor | None
+    labels: torch.Tensor | None
+
+    @property
+    def generator(self) -> nn.Module:
+        """The generator being trained."""
+
+    @property
+    def discriminator(self) -> nn.Module:
+        """The discriminator this step concerns (a look-ahead copy while unrolling)."""
+
+    @property
+    def loss(self) -> Loss:
+        """The run's loss plugin."""
+
+    @property
+    def hparams(self) -> Mapping[str, Any]:
+        """The run's resolved hyperparameters (every plugin's, defaults applied)."""
+
+    @property
+    def rng(self) -> torch.Generator:
+        """The technique random stream (saved in checkpoints): use it, never the global RNG."""
+
+    @property
+    def device(self) -> torch.device:
+        """Where the networks and batches live."""
+
+    def next_real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next ``(samples, labels)`` batch of the run's data order (it advances the order)."""
+
+    def as_discriminator_sees(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` after every technique's :meth:`Technique.discriminator_input`, in order: what the
+        discriminator is trained on (differentiable in ``x``)."""
+
+    def clone_discriminator(self) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """A deep copy of the discriminator and of its optimiser, state included (look-ahead)."""
+
+    def discriminator_update(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+        """One discriminator update of ``discriminator`` on a fresh batch, as the step's own would be
+        (the loss, its penalty and every technique's terms); returns the loss."""
 
 
 class Technique(Plugin):
@@ -389,6 +465,8 @@ class Dataset(Plugin):
     info: ClassVar[DataInfo]
     embedded: ClassVar[bool] = True
     sizes: ClassVar[Mapping[str, int] | None] = None   # samples per split, when known without loading
+    # [K, 2] mode centres of a point mixture, in the data's coordinates (figures mark them); None if none.
+    modes: ClassVar[Any] = None
 
     def __init__(self, root: str | None = None, download: bool = False):
         self.root = root

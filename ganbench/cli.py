@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import click
 
@@ -197,77 +196,20 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
 
     study_mod.write_record(chosen, results_dir, overrides)  # the claims a `reproduce` table is judged by
 
-    from functools import partial
-
-    from ganbench.runner import execute, execute_reference
-    for ref in refs:
-        # Seconds, not minutes: real data through the metrics, the row every table is read against.
-        done = execute_reference(ref, results_dir, host=host, data_root=data_root, download=download)
-        if done.get("metric_errors"):
-            sweep.log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
-    from ganbench import store
-    stored_failures = sweep.stored_failures(results_dir, plan.runs)
-    unfinished = [spec for spec in plan.runs if not store.RunDir(results_dir, spec.dirname).finished
-                  or (retry_failed and spec.dirname in stored_failures)]
-    if not unfinished:
-        jobs = 1  # every run is stored: reading results back needs no worker processes
-    failed_before = set() if retry_failed else stored_failures
-    parallel = executor == "ray" or jobs > 1
-    show = not (quiet or as_json)
-    estimates = {spec.dirname: 0.0 for spec in plan.runs}
-    from ganbench.progress import SweepProgress, format_duration
-    sweep.log(f"study {chosen.name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; "
-              f"results in {results_dir}/runs")
-    if unfinished and (show or parallel):
-        from ganbench.runner import estimate_seconds
-        # One timed step per configuration (cached on disk, read again by the runs themselves).
-        timing = time.monotonic()
-        for spec in unfinished:
-            estimates[spec.dirname] = estimate_seconds(spec, host, data_root, download)
-        sweep.log(f"about {format_duration(sum(e or 0.0 for e in estimates.values()) / jobs)} of training: "
-                  f"{len(unfinished)} runs to train, {jobs} at a time, from one timed step per configuration "
-                  f"({time.monotonic() - timing:.0f} s; evaluation not included, the ETA corrects itself as runs report)")
-        if parallel:
-            # Longest first, so that no long run starts last and leaves the other workers idle.
-            plan.runs.sort(key=lambda spec: -(estimates[spec.dirname] or 0.0))
-    bar = SweepProgress(estimates, jobs=jobs if executor == "local" else 1, enabled=show, inner_bars=not parallel)
-    fn = partial(execute, results_dir=results_dir, data_root=data_root, download=download,
-                 progress=None if parallel or not show else bar, retry_failed=retry_failed)
-    if executor == "ray":
-        runner = sweep.RayExecutor()
-    elif jobs > 1:
-        runner = sweep.ProcessExecutor(jobs, {"disable": ctx.obj.get("disable", ()), "only": ctx.obj.get("only", ())},
-                                       progress=bar if show else None)
-    else:
-        runner = sweep.LocalExecutor()
-        fn = partial(fn, host=host)
-    runner = sweep.SeedGroupExecutor(runner, vectorize_seeds, host=host)
-    outcomes = []
-    started = time.monotonic()
-    for spec, result in sweep.shared_map(runner, fn, plan.runs):
-        outcomes.append((spec, result))
-        bar.run_finished(spec.dirname, result["status"])
-        if result["status"] != "completed":
-            earlier = "; stored result from an earlier attempt; --retry-failed to run it again" \
-                if spec.dirname in failed_before else ""
-            sweep.log(f"{result['status']}: {spec.name}: {result.get('error')}{earlier}")
-    bar.close()
-    if unfinished:
-        took = f"sweep took {format_duration(time.monotonic() - started)}"
-        sweep.log(f"{took} (estimated {format_duration(bar.initial_seconds())} at the start)" if show or parallel else took)
-    counts = sweep.summarise(outcomes)
+    settings = sweep.Settings(results_dir=results_dir, jobs=jobs, executor=executor, vectorize_seeds=vectorize_seeds,
+                              retry_failed=retry_failed, show_progress=not (quiet or as_json), data_root=data_root,
+                              download=download, plugin_selection={"disable": ctx.obj.get("disable", ()),
+                                                                   "only": ctx.obj.get("only", ())})
+    summary = sweep.run(chosen.name, plan, refs, host, settings)
     if as_json:
-        click.echo(json.dumps({"schema": 1, "study": chosen.name, "counts": counts, "runs": [
+        click.echo(json.dumps({"schema": 1, "study": chosen.name, "counts": summary.counts, "runs": [
             {"name": s.name, "dir": os.path.join(results_dir, "runs", s.dirname), "status": r["status"],
-             "error": r.get("error")} for s, r in outcomes],
+             "error": r.get("error")} for s, r in summary.outcomes],
             "skipped": [{"what": w, "reason": r} for w, r in plan.skipped]}, indent=2))
     else:
-        for spec, result in outcomes:
+        for spec, result in summary.outcomes:
             click.echo(f"{result['status']}\t{os.path.join(results_dir, 'runs', spec.dirname)}")
-    sweep.log("summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    bad = sum(n for k, n in counts.items() if k != "completed")
-    if bad:
-        ctx.exit(ExitCode.RUNS_FAILED)
+    ctx.exit(summary.exit_code)
 
 
 # ---------------------------------------------------------------------------------------------------

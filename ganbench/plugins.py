@@ -128,17 +128,33 @@ class Host:
         _, dist, version = self._dists[plugin_name]
         return f"{dist}=={version}"
 
+    def distributions_of(self, **named: str | Iterable[str]) -> dict[str, str]:
+        """``{distribution: version}`` of the distributions that provide the named plugins, e.g.
+        ``distributions_of(architectures="mlp", losses="hinge", metrics=["fid_lenet"])``: part of a
+        run's identity, so that a plugin's new release trains its runs again."""
+        out = {}
+        for kind, names in named.items():
+            registry = self.registries[kind]
+            for name in [names] if isinstance(names, str) else names:
+                _, dist, version = self._dists.get(registry.plugin_of(name), ("?", "?", "?"))
+                out[dist] = version
+        return dict(sorted(out.items()))
+
 
 def _split_env(var: str) -> set[str]:
     return {p.strip() for p in os.environ.get(var, "").split(",") if p.strip()}
 
 
 def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
+    """Every ``ganbench`` entry point of every installed distribution. A distribution seen twice on the
+    path (an editable install's metadata beside a checkout's ``*.egg-info``) counts once; one name
+    claimed by two distributions is kept twice, for :func:`load` to refuse."""
     found, seen = [], set()
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
-            if ep.group == PROJECT_NAME and ep.name not in seen:
-                seen.add(ep.name)
+            key = (dist.metadata["Name"], ep.name)
+            if ep.group == PROJECT_NAME and key not in seen:
+                seen.add(key)
                 found.append((ep, dist))
     return found
 
@@ -185,12 +201,23 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
             raise PluginError(f"{problem}; to run without it: --disable-plugin {name}") from exc
         module, dist, version = dists.pop(name, ("?", "?", "?"))
         broken[name] = (module, dist, version, problem)
+    claims: dict[str, list[str]] = {}
+    for ep, dist in eps:
+        claims.setdefault(ep.name, []).append(
+            f"{dist.metadata['Name']} {dist.version} ({ep.value})")
     for ep, dist in eps:
         if ep.name in disabled or (allowed and ep.name not in allowed):
             pm.set_blocked(ep.name)
             continue
         dist_name = dist.metadata["Name"]
         where = f"plugin {ep.name!r} ({ep.value}) from distribution {dist_name} {dist.version}"
+        if len(claims[ep.name]) > 1:
+            if ep.name not in broken:  # neither is loaded: which one a run used would be an accident
+                dists[ep.name] = (ep.value, dist_name, dist.version)
+                give_up(ep.name, f"entry-point name {ep.name!r} is claimed by {' and by '.join(claims[ep.name])}; "
+                        f"one distribution must rename it under [project.entry-points.ganbench]",
+                        PluginError(ep.name))
+            continue
         dists[ep.name], wheres[ep.name] = (ep.value, dist_name, dist.version), where
         try:
             plugin = ep.load()
@@ -220,8 +247,12 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
             except Exception as exc:  # the plugin's own code raised: name it, never a bare traceback
                 where = wheres.get(name, f"plugin {name!r}")
                 # the registry's own message names the plugin; the full label adds its distribution
-                problem = str(exc).replace(f"plugin {name!r}", where, 1) if isinstance(exc, PluginError) \
-                    else f"{where} raised in {hook_name}: {_one_line(exc)}"
+                if isinstance(exc, PluginError):
+                    problem = str(exc).replace(f"plugin {name!r}", where, 1)
+                    for other, label in wheres.items():  # a duplicate name: the other claimant, in full
+                        problem = problem.replace(f"(from plugin {other!r})", f"(from {label})")
+                else:
+                    problem = f"{where} raised in {hook_name}: {_one_line(exc)}"
                 give_up(name, problem, exc)
                 # what it registered before failing goes too: a half-registered plugin is not loaded
                 for done in [*registries.values(), registry]:

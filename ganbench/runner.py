@@ -267,7 +267,7 @@ class _Run:
         """Evaluate ``generator`` against ``split``; the training RNG state is left untouched."""
         from ganbench.evaluation import SamplingContext, evaluate, to_metric_space
         trainer = self.trainer
-        conditional = bool(self.dataset.info.num_classes) and getattr(trainer.G, "conditional", False)
+        conditional = trainer.conditional
 
         def sample_fn(n: int, gen: torch.Generator):
             xs, ys = [], []

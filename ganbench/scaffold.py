@@ -117,7 +117,7 @@ def ganbench_register_architectures(registry):
 import torch
 
 from ganbench import hookimpl
-from ganbench.api import Technique
+from ganbench.api import StepContext, Technique
 
 
 class $cls(Technique):
@@ -132,7 +132,7 @@ class $cls(Technique):
     defaults = {"${name}_std": 0.1}
     hparam_docs = {"${name}_std": "std of the Gaussian noise added to D's inputs"}
 
-    def discriminator_input(self, x: torch.Tensor, ctx) -> torch.Tensor:
+    def discriminator_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         gen = ctx.rng
         noise = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype).to(x.device)
         return x + float(self.hparams["${name}_std"]) * noise

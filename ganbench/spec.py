@@ -77,6 +77,9 @@ class RunSpec:
     compile: bool = False
     threads: int = 1
     study: str = ""
+    # {distribution: version} of the distributions providing the run's plugins (set by the sweep):
+    # a plugin's new release is a new run, never a stored result of the old code.
+    plugin_versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -92,6 +95,7 @@ class RunSpec:
         d["techniques"] = list(self.techniques)
         d["metrics"] = list(self.metrics)
         d["hparams"] = dict(sorted(self.hparams.items()))
+        d["plugin_versions"] = dict(sorted(self.plugin_versions.items()))
         return d
 
     @classmethod
@@ -107,6 +111,8 @@ class RunSpec:
         so the same run requested by two studies is stored and trained once."""
         d = self.to_dict()
         d.pop("study")
+        if not d["plugin_versions"]:
+            d.pop("plugin_versions")  # specs written before versions were recorded keep their names
         canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -1,8 +1,10 @@
 """From a study (or command-line selection) to the list of runs, and running them.
 
 ``expand`` turns names and wildcards into concrete :class:`RunSpec` objects, dropping incompatible
-combinations with their reason. ``run_all`` hands the specs to an executor and summarises. Executors
-only need ``execute(spec, results_dir)``: a run is a pure function of its spec.
+combinations with their reason. :func:`run` scores the real-data references, hands the runs to an
+executor (seed groups vectorised), reports progress and one line per run that did not complete, and
+returns the :class:`Summary` whose ``exit_code`` the command exits with. Executors only need
+``execute(spec, results_dir)``: a run is a pure function of its spec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import sys
 from typing import Any, Callable, Iterable, Iterator
 
-from ganbench.errors import UsageError
+from ganbench.errors import ExitCode, UsageError
 from ganbench.spec import Budget, ReferenceSpec, RunSpec
 from ganbench.study import Matrix, Study
 
@@ -78,7 +80,10 @@ def expand(study: Study, host, overrides: dict[str, Any] | None = None, max_runs
                 raise UsageError(f"study {study.name} expands to more than {max_runs} runs; give --yes to run "
                                  f"them all, or --dry-run to list them")
     planned = {f"{spec.variant}-{spec.dataset}" for spec in merged.values()}
-    return Plan(list(merged.values()), [s for s in dict.fromkeys(skipped) if s[0] not in planned])
+    runs = [dataclasses.replace(spec, plugin_versions=host.distributions_of(
+        architectures=spec.arch, losses=spec.loss, techniques=spec.techniques, datasets=spec.dataset,
+        metrics=spec.metrics)) for spec in merged.values()]
+    return Plan(runs, [s for s in dict.fromkeys(skipped) if s[0] not in planned])
 
 
 def _check_metrics(host, matrix: Matrix, datasets: list[str], label: str) -> dict[tuple[str, str], str | None]:
@@ -287,6 +292,136 @@ def stored_failures(results_dir, specs: Iterable[RunSpec]) -> set[str]:
     return out
 
 
+def not_reused(results_dir, specs: Iterable[RunSpec]) -> list[str]:
+    """One line per change of plugin versions that makes stored runs train again: a run of ``specs``
+    with no directory of its own, beside a stored run of the same name whose specification differs only
+    in ``plugin_versions`` (a plugin's new release, or the harness's)."""
+    from ganbench import store
+    changes: dict[str, int] = {}
+    for spec in specs:
+        rd = store.RunDir(results_dir, spec.dirname)
+        if rd.path.exists():
+            continue
+        ignored = ("study", "plugin_versions", "device")  # device: stored resolved ("auto" -> "cpu")
+        wanted = {k: v for k, v in spec.to_dict().items() if k not in ignored}
+        for other in sorted(rd.path.parent.glob(f"{spec.name}-*")):
+            try:
+                record = store.read_json(other / store.SPEC)
+                stored = {**record["spec"], "hparams": record["overrides"]}  # the spec keeps overrides only
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if {k: v for k, v in stored.items() if k not in ignored} != wanted:
+                continue
+            before, now = dict(stored.get("plugin_versions") or {}), dict(spec.plugin_versions)
+            changed = ", ".join(f"{dist} {before.get(dist, '(none)')} -> {now.get(dist, '(none)')}"
+                                for dist in sorted(set(before) | set(now)) if before.get(dist) != now.get(dist))
+            key = changed or "versions not recorded before"
+            changes[key] = changes.get(key, 0) + 1
+            break
+    return [f"{count} stored run{'s' if count > 1 else ''} of the same name{' is' if count == 1 else 's are'} "
+            f"not reused: made with other plugin versions ({change}); training again"
+            for change, count in changes.items()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How a sweep is executed: never part of any run (no RunSpec field, no result)."""
+
+    results_dir: str
+    jobs: int = 1
+    executor: str = "local"                  # local | ray
+    vectorize_seeds: int | str | None = "auto"
+    retry_failed: bool = False
+    show_progress: bool = True
+    data_root: str | None = None
+    download: bool = False
+    plugin_selection: dict = dataclasses.field(default_factory=dict)  # disable/only, for worker hosts
+
+
+@dataclasses.dataclass
+class Summary:
+    outcomes: list[tuple[RunSpec, dict]]     # in the order the runs ended
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return summarise(self.outcomes)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """1 when any run did not complete (failed or diverged), else 0 (see README, exit codes)."""
+        return ExitCode.RUNS_FAILED if any(r["status"] != "completed" for _, r in self.outcomes) else ExitCode.OK
+
+
+def run(study_name: str, plan: Plan, refs: list[ReferenceSpec], host, settings: Settings) -> Summary:
+    """Score ``refs``, then train and evaluate every run of ``plan`` not stored yet (stored ones are
+    read back), logging on stderr; the summary of every run's outcome."""
+    import functools
+    import time
+
+    from ganbench import store
+    from ganbench.progress import SweepProgress, format_duration
+    from ganbench.runner import execute, execute_reference
+    results_dir, jobs = settings.results_dir, settings.jobs
+    for ref in refs:
+        # Seconds, not minutes: real data through the metrics, the row every table is read against.
+        done = execute_reference(ref, results_dir, host=host, data_root=settings.data_root, download=settings.download)
+        if done.get("metric_errors"):
+            log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
+    for line in not_reused(results_dir, plan.runs):
+        log(line)
+    failures = stored_failures(results_dir, plan.runs)
+    unfinished = [spec for spec in plan.runs if not store.RunDir(results_dir, spec.dirname).finished
+                  or (settings.retry_failed and spec.dirname in failures)]
+    if not unfinished:
+        jobs = 1  # every run is stored: reading results back needs no worker processes
+    failed_before = set() if settings.retry_failed else failures
+    parallel = settings.executor == "ray" or jobs > 1
+    show = settings.show_progress
+    estimates: dict[str, float | None] = {spec.dirname: 0.0 for spec in plan.runs}
+    log(f"study {study_name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; "
+        f"results in {results_dir}/runs")
+    runs = list(plan.runs)
+    if unfinished and (show or parallel):
+        # One timed step per configuration, or per seed group (cached on disk, read again by the runs).
+        timing = time.monotonic()
+        estimates.update(estimate(unfinished, host, settings.vectorize_seeds, settings.data_root, settings.download))
+        log(f"about {format_duration(sum(e or 0.0 for e in estimates.values()) / jobs)} of training: "
+            f"{len(unfinished)} runs to train, {jobs} at a time, from one timed step per configuration or seed group "
+            f"({time.monotonic() - timing:.0f} s; evaluation not included, the ETA corrects itself as runs report)")
+        if parallel:
+            # Longest first, so that no long run starts last and leaves the other workers idle.
+            runs.sort(key=lambda spec: -(estimates[spec.dirname] or 0.0))
+    bar = SweepProgress(estimates, jobs=jobs if settings.executor == "local" else 1, enabled=show,
+                        inner_bars=not parallel)
+    fn = functools.partial(execute, results_dir=results_dir, data_root=settings.data_root,
+                           download=settings.download, progress=None if parallel or not show else bar,
+                           retry_failed=settings.retry_failed)
+    if settings.executor == "ray":
+        executor = RayExecutor()
+    elif jobs > 1:
+        executor = ProcessExecutor(jobs, settings.plugin_selection, progress=bar if show else None)
+    else:
+        executor = LocalExecutor()
+        fn = functools.partial(fn, host=host)
+    executor = SeedGroupExecutor(executor, settings.vectorize_seeds, host=host)
+    outcomes = []
+    started = time.monotonic()
+    for spec, result in shared_map(executor, fn, runs):
+        outcomes.append((spec, result))
+        bar.run_finished(spec.dirname, result["status"])
+        if result["status"] != "completed":
+            earlier = "; stored result from an earlier attempt; --retry-failed to run it again" \
+                if spec.dirname in failed_before else ""
+            log(f"{result['status']}: {spec.name}: {result.get('error')}{earlier}")
+    bar.close()
+    if unfinished:
+        took = f"sweep took {format_duration(time.monotonic() - started)}"
+        log(f"{took} (estimated {format_duration(bar.initial_seconds())} at the start)" if show or parallel else took)
+    summary = Summary(outcomes)
+    log("summary: " + ", ".join(f"{n} {k}" for k, n in sorted(summary.counts.items())))
+    return summary
+
+
 def summarise(results: list[tuple[RunSpec, dict]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for _, result in results:
@@ -325,6 +460,23 @@ def seed_groups(specs: Iterable[RunSpec], size: int) -> list[list[RunSpec]]:
     for members in by_config.values():
         groups.extend(members[i:i + max(1, size)] for i in range(0, len(members), max(1, size)))
     return groups
+
+
+def estimate(specs: list[RunSpec], host, vectorize_seeds: int | str | None = "auto", data_root: str | None = None,
+             download: bool = False) -> dict[str, float | None]:
+    """Each run's estimated seconds of training (the sweep's ETA), grouped as :class:`SeedGroupExecutor`
+    will group them: a seed group's time is measured on a group step and split evenly among its seeds;
+    a solo run's is its budget times one timed step (:func:`ganbench.runner.estimate_seconds`)."""
+    from ganbench.runner import estimate_seconds
+    from ganbench.vectorized import estimate_group_seconds, unsupported
+    size = parse_vectorize_seeds(vectorize_seeds)
+    out: dict[str, float | None] = {}
+    for group in seed_groups(specs, size) if size != 1 else [[spec] for spec in specs]:
+        seconds = estimate_group_seconds(group, host, data_root, download) \
+            if len(group) > 1 and unsupported(host, group[0]) is None else None
+        for spec in group:
+            out[spec.dirname] = seconds / len(group) if seconds else estimate_seconds(spec, host, data_root, download)
+    return out
 
 
 class SeedGroupExecutor:

@@ -9,6 +9,13 @@ The generator update back-propagates into the generator's parameters only (``bac
 the discriminator's weight gradients of that pass were never used (the next discriminator update
 clears them), and skipping them is bit-identical for G and saves part of D's backward pass.
 
+Protocol option ``penalty_every`` (hparam, default 1): lazy regularisation (Karras, Laine, Aittala,
+Hellsten, Lehtinen and Aila 2020, "Analyzing and Improving the Image Quality of StyleGAN", section 4.1
+and appendix B): the loss's penalty is computed only in training steps whose index is a multiple of k,
+and multiplied by k there, so its average weight is unchanged while its cost (a double backward pass
+for R1 and gradient penalties) is paid once per k steps. Unlike the paper, the penalty is added to the
+step's D loss rather than taken as a separate optimiser step, and Adam's settings are not rescaled.
+
 Protocol option ``reuse_fake_for_generator`` (hparam, default ``False``): the generator update scores
 the fake batch of the last discriminator update instead of drawing a new one, as pytorch/examples'
 DCGAN does. It saves one generator forward per step but changes the run (fewer latent draws, one
@@ -50,44 +57,50 @@ def _flag(hparams: Mapping[str, Any], name: str) -> bool:
 
 
 @dataclasses.dataclass
-class StepContext:
-    """What a technique hook sees during one training step."""
+class TrainerStepContext:
+    """The trainer's :class:`ganbench.api.StepContext`: what a technique hook sees during one step."""
 
-    trainer: Trainer
+    _trainer: Trainer
     step: int
-    real: torch.Tensor
+    real: torch.Tensor | None
     labels: torch.Tensor | None
-    updating: nn.Module | None = None  # the discriminator being updated, when it is not trainer.D
+    updating: nn.Module | None = None  # the discriminator being updated, when it is not the trainer's D
 
     @property
     def generator(self) -> nn.Module:
-        return self.trainer.G
+        return self._trainer.G
 
     @property
     def discriminator(self) -> nn.Module:
-        """The discriminator this step concerns (a look-ahead copy during unrolling)."""
-        return self.updating if self.updating is not None else self.trainer.D
+        return self.updating if self.updating is not None else self._trainer.D
 
     @property
     def loss(self) -> Loss:
-        return self.trainer.loss
+        return self._trainer.loss
 
     @property
     def hparams(self) -> Mapping[str, Any]:
-        return self.trainer.hparams
+        return self._trainer.hparams
 
     @property
     def rng(self) -> torch.Generator:
-        """The technique random stream (saved in checkpoints): use it, never the global RNG."""
-        return self.trainer.technique_rng
+        return self._trainer.technique_rng
 
     @property
     def device(self) -> torch.device:
-        return self.trainer.device
+        return self._trainer.device
+
+    def next_real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._trainer.next_real_batch()
+
+    def as_discriminator_sees(self, x: torch.Tensor) -> torch.Tensor:
+        return self._trainer.discriminator_input(x, self)
+
+    def clone_discriminator(self) -> tuple[nn.Module, torch.optim.Optimizer]:
+        return self._trainer.clone_discriminator()
 
     def discriminator_update(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer) -> torch.Tensor:
-        """One discriminator update of ``discriminator`` on a fresh batch (used by unrolling)."""
-        return self.trainer.discriminator_update(discriminator, optimizer, self.step)
+        return self._trainer.discriminator_update(discriminator, optimizer, self.step)
 
 
 class Trainer:
@@ -95,6 +108,7 @@ class Trainer:
                  train_x: torch.Tensor, train_y: torch.Tensor | None, hparams: Mapping[str, Any], seed: int,
                  device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False):
         self.hparams = dict(hparams)
+        self.architecture = architecture
         self.data = data
         self.seed = seed
         self.device = torch.device(device)
@@ -105,6 +119,7 @@ class Trainer:
         self.n_critic = int(self.hparams.get("n_critic", 1))
         self.z_dim = int(self.hparams["z_dim"])
         self.reuse_fake_for_generator = _flag(self.hparams, "reuse_fake_for_generator")
+        self.penalty_every = int(self.hparams.get("penalty_every", 1))
 
         # Weights come from the global RNG (that is how nn.Module initialises); seed it from the init stream.
         torch.manual_seed(derive_seed(seed, "init"))
@@ -134,6 +149,7 @@ class Trainer:
         self.train_y = None if train_y is None or not data.num_classes else train_y.to(self.device)
         self.latent_rng = make_generator(seed, "latent", self.device)
         self.technique_rng = make_generator(seed, "technique", self.device)
+        self.penalty_rng = make_generator(seed, "penalty", self.device)
         self.batches_drawn = 0
         self.steps_done = 0
         self._epoch_order: tuple[int, torch.Tensor] | None = None
@@ -157,13 +173,12 @@ class Trainer:
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         gen = generator or self.latent_rng
-        G = self.G
-        if hasattr(G, "sample_latent"):
-            z = G.sample_latent(n, gen, self.device)
+        if self.architecture.samples_latent:
+            z = self.G.sample_latent(n, gen, self.device)
         else:
             z = torch.randn(n, self.z_dim, generator=gen, device=gen.device).to(self.device)
         labels = None
-        if self.data.num_classes and getattr(G, "conditional", False):
+        if self.conditional:
             labels = torch.randint(self.data.num_classes, (n,), generator=gen, device=gen.device).to(self.device)
         return z, labels
 
@@ -176,9 +191,18 @@ class Trainer:
         with self._autocast():
             return self._g_forward(z, labels).float()
 
-    def _score(self, D: nn.Module, x: torch.Tensor, labels, ctx: StepContext) -> torch.Tensor:
+    @property
+    def conditional(self) -> bool:
+        """Labels reach G and D: the architecture is declared conditional and the data has classes."""
+        return bool(self.data.num_classes) and self.architecture.conditional
+
+    def discriminator_input(self, x: torch.Tensor, ctx: TrainerStepContext) -> torch.Tensor:
         for t in self.techniques:
             x = t.discriminator_input(x, ctx)
+        return x
+
+    def _score(self, D: nn.Module, x: torch.Tensor, labels, ctx: TrainerStepContext) -> torch.Tensor:
+        x = self.discriminator_input(x, ctx)
         forward = self._d_forward if D is self.D else D
         with self._autocast():
             # Losses and penalties run in fp32 whatever the network's precision.
@@ -193,7 +217,7 @@ class Trainer:
         """``(loss, kept)``; ``kept`` is ``(z, fake, labels)``, the fake still attached to G's graph, when
         ``keep_fake`` (the generator update then reuses it), else ``None``."""
         real, labels = self.next_real_batch()
-        ctx = StepContext(self, step, real, labels, updating=D)
+        ctx = TrainerStepContext(self, step, real, labels, updating=D)
         z, fake_labels = self.sample_latent(real.shape[0])
         if labels is not None and fake_labels is not None:
             fake_labels = labels  # conditional D sees fakes of the same classes as the reals
@@ -210,7 +234,7 @@ class Trainer:
         real_scores = self._score(D, real, labels, ctx)
         fake_scores = self._score(D, fake, fake_labels, ctx)
         loss = self.loss.discriminator_loss(real_scores, fake_scores)
-        penalty = self.loss.penalty(D, real, fake, labels)
+        penalty = self.penalty(D, real, fake, labels, step)
         if penalty is not None:
             loss = loss + penalty
         for t in self.techniques:
@@ -221,6 +245,14 @@ class Trainer:
         self._backward_and_step(loss, opt)
         self.loss.after_discriminator_step(D)
         return loss.detach(), kept
+
+    def penalty(self, D: nn.Module, real, fake, labels, step: int):
+        """The loss's penalty for a D update in training step ``step``: ``None`` between lazy
+        regularisation steps (``penalty_every``, module docstring), else ``penalty_every`` times it."""
+        if step % self.penalty_every:
+            return None
+        penalty = self.loss.penalty(D, real, fake, labels, self.penalty_rng)
+        return penalty if penalty is None or self.penalty_every == 1 else penalty * self.penalty_every
 
     def _backward_and_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, inputs=None) -> None:
         if self._scaling:
@@ -247,7 +279,7 @@ class Trainer:
             loss_d, kept = self._discriminator_update(self.D, self.opt_d, step, keep_fake=keep)
 
         real, labels = self.next_real_batch() if self.loss.needs_real_for_generator else (None, None)
-        ctx = StepContext(self, step, real, labels)
+        ctx = TrainerStepContext(self, step, real, labels)
         D_for_g = self.D
         for t in self.techniques:
             D_for_g = t.discriminator_for_generator_step(ctx) or D_for_g
@@ -269,16 +301,15 @@ class Trainer:
             extra = t.generator_extra_loss(ctx)
             if extra is not None:
                 loss_g = loss_g + extra
-        aux = getattr(D_for_g, "auxiliary_loss", None)
         self.opt_g.zero_grad(set_to_none=True)
-        if aux is None:
+        if not self.architecture.auxiliary_head:
             # Into G only: D's weight gradients of this pass would be discarded (module docstring).
             self._backward_and_step(loss_g, self.opt_g, inputs=self._generator_parameters() or None)
         else:
             # InfoGAN: the adversarial term may only move G; the mutual-information term trains G,
             # D's shared body and its Q head together (Chen et al. 2016).
             self.opt_d.zero_grad(set_to_none=True)
-            info = aux(fake, z)
+            info = D_for_g.auxiliary_loss(fake, z)
             g_params = [p for p in self.G.parameters() if p.requires_grad]
             self.scaler.scale(loss_g).backward(inputs=g_params, retain_graph=True)
             self.scaler.scale(info).backward()
@@ -304,6 +335,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict(),
             "latent_rng": self.latent_rng.get_state(), "technique_rng": self.technique_rng.get_state(),
+            "penalty_rng": self.penalty_rng.get_state(),
             "global_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "batches_drawn": self.batches_drawn, "steps_done": self.steps_done,
@@ -318,6 +350,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.latent_rng.set_state(state["latent_rng"])
         self.technique_rng.set_state(state["technique_rng"])
+        self.penalty_rng.set_state(state["penalty_rng"])
         torch.set_rng_state(state["global_rng"])
         if state["cuda_rng"]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -85,15 +85,9 @@ MAX_GROUP = 8          # seeds per group when --vectorize-seeds is auto
 LOSS_RTOL = 1e-4       # documented: per-step losses of a seed vs its solo run, relative, 100 fp32 steps
 METRIC_RTOL = 1e-3     # documented: final metric values of a seed vs its solo run, relative
 
-# The rule set. Built-in plugins are named here; a third-party plugin opts in by declaring the class
-# attribute ``vectorizable_seeds = True`` (an architecture: G and D are pure functions of their
-# parameters and input, with no buffers and no parametrizations, runnable under torch.func.vmap; a
-# loss: discriminator_loss/generator_loss are functions of one seed's scores, its penalty only calls
-# ``discriminator(x, labels)`` and draws from the global RNG, after_discriminator_step only touches
-# ``discriminator.parameters()`` elementwise).
-GROUPED_ARCHS = ("mlp",)
-VECTORIZED_LOSSES = ("nonsaturating", "minimax", "hinge", "lsgan", "wgan", "ragan", "rsgan",
-                     "r1", "wgan_gp", "dragan")
+# The rule set is declared by the plugins: ``vectorizable_seeds = True`` on an architecture or a loss
+# class (see ganbench.api for what each promises); structural_reason() checks the promise on one built
+# trainer before anything trains.
 ELEMENTWISE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD)
 _ELEMENTWISE_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 
@@ -124,10 +118,10 @@ def unsupported(host, spec: RunSpec) -> str | None:
         return "a seconds budget would stop each seed at a step that depends on how it is trained"
     if arch.conditional:
         return f"{arch.name} is conditional (labels are not vectorised)"
-    if arch.name not in GROUPED_ARCHS and not getattr(arch, "vectorizable_seeds", False):
+    if not arch.vectorizable_seeds:
         return (f"{arch.name} declares no vectorised form (BatchNorm and spectral norm need per-seed "
                 f"statistics; opt in with vectorizable_seeds = True)")
-    if loss.name not in VECTORIZED_LOSSES and not getattr(loss, "vectorizable_seeds", False):
+    if not loss.vectorizable_seeds:
         return f"loss {loss.name} is not declared a per-seed function of the scores (vectorizable_seeds)"
     return None
 
@@ -346,8 +340,10 @@ class SeedGroup:
 
     ``step()`` is :meth:`Trainer.step` for all K seeds (same draws, same order, same losses); it
     returns per-seed ``loss_d`` and ``loss_g`` of shape ``[K]``. ``write_back()`` copies the stacked
-    weights and optimiser state into the trainers. ``global_rng[k]`` is seed k's global torch RNG state,
-    swapped in around its penalty (the only consumer of the global RNG among supported plugins)."""
+    weights and optimiser state into the trainers. Each seed's penalty draws from its own trainer's
+    ``penalty_rng``; ``global_rng[k]`` is seed k's global torch RNG state, swapped in around its penalty
+    all the same, so that a penalty which breaks the contract and draws from the global RNG still
+    draws what its solo run would."""
 
     def __init__(self, trainers: Sequence, global_rng: Sequence[torch.Tensor], backend: str = "grouped"):
         self.trainers = list(trainers)
@@ -397,14 +393,16 @@ class SeedGroup:
         real_scores = self.D(real).float().reshape(self.k, -1)
         fake_scores = self.D(fake).float().reshape(self.k, -1)
         losses = []
-        members = self.D.members() if self.has_penalty else None
+        lead = self.trainers[0]
+        members = self.D.members() if self.has_penalty and lead.steps_done % lead.penalty_every == 0 else None
         # Seed by seed through unbind (one stack in the backward pass; x[k] would cost K zero-filled copies).
         per_seed = zip(real_scores.unbind(0), fake_scores.unbind(0), real.unbind(0), fake.unbind(0))
         for k, (rs, fs, r, f) in enumerate(per_seed):
             loss = self.loss.discriminator_loss(rs, fs)
             if members is not None:
                 with _global_rng(self.global_rng, k):
-                    penalty = self.loss.penalty(members[k], r, f, None)
+                    trainer = self.trainers[k]
+                    penalty = trainer.penalty(members[k], r, f, None, trainer.steps_done)
                 if penalty is not None:
                     loss = loss + penalty
             losses.append(loss)
@@ -621,15 +619,7 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
             seeds.append(seed)
 
         if seeds:
-            why = structural_reason(seeds[0].run.trainer)
-            chosen = backend
-            if why is None and backend != "vmap":
-                if _mlp_forms(seeds[0].run.trainer.G, seeds[0].run.trainer.D) is not None:
-                    chosen = "grouped"
-                elif backend == "grouped":
-                    why = "the grouped backend covers the built-in MLP's Linear/activation chains only"
-                else:
-                    chosen = "vmap"
+            chosen, why = choose_backend(seeds[0].run.trainer, backend)
             if why:
                 # A declared rule, checked before the first step: nothing has trained or been hooked yet.
                 log_fallback(lead.variant, why)
@@ -654,6 +644,52 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
         for lock in locks.values():
             lock.release()  # idempotent: seeds that went solo released theirs already
     return [results[i] for i in range(len(specs))]
+
+
+def choose_backend(trainer, backend: str = "auto") -> tuple[str, str | None]:
+    """``(backend, None)`` for the seeds of ``trainer``'s configuration, or ``(backend, why not)``."""
+    why = structural_reason(trainer)
+    if why is None and backend != "vmap":
+        if _mlp_forms(trainer.G, trainer.D) is not None:
+            return "grouped", None
+        if backend == "grouped":
+            return backend, "the grouped backend covers the built-in MLP's Linear/activation chains only"
+        return "vmap", None
+    return backend, why
+
+
+def estimate_group_seconds(specs: Sequence[RunSpec], host, data_root: str | None = None,
+                           download: bool = False, timed_steps: int = 3) -> float | None:
+    """Seconds of training the budget of ``specs`` (one group: equal but for their seeds) buys when they
+    train together: steps from the solo step cost (:func:`runner.estimate_seconds`'s cache) times the
+    fastest of ``timed_steps`` group steps after two untimed ones, on throwaway trainers. ``None``
+    when the group would not train vectorised, or cannot be built (the run will say why)."""
+    lead = specs[0]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(lead.threads)
+        with torch.random.fork_rng(devices=[]):
+            hparams = runner.resolve_hparams(host, lead)
+            trainers = [runner.build_trainer(host, spec, hparams, data_root, download)[1] for spec in specs]
+            backend, why = choose_backend(trainers[0])
+            if why:
+                return None
+            cost = runner.cached_step_cost(lead, hparams, host, lambda: runner.measure_step(
+                lambda: runner.build_trainer(host, lead, hparams, data_root, download)[1],
+                count_flops=lead.device != "mps"))
+            steps = runner.steps_for_budget(lead, int(cost["images"]), int(cost["flops"]) or None)
+            group = SeedGroup(trainers, [torch.get_rng_state() for _ in trainers], backend)
+            seconds = float("inf")
+            for i in range(2 + max(1, timed_steps)):
+                t0 = time.perf_counter()
+                group.step()
+                if i >= 2:
+                    seconds = min(seconds, time.perf_counter() - t0)
+    except Exception:  # noqa: BLE001 - an estimate never stops a sweep
+        return None
+    finally:
+        torch.set_num_threads(threads)
+    return steps * seconds if steps else None
 
 
 def _train(seeds: list[_Seed], host, backend: str, progress) -> None:

@@ -246,3 +246,73 @@ def test_no_builtin_metric_format_or_dataset_name_in_the_core():
     found = [f"{path.relative_to(ROOT)}:{line}: {text!r}" for path in core
              for line, text in named_builtins(path.read_text(), names)]
     assert found == [], "built-in plugin names in the core's code:\n" + "\n".join(found)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Capabilities are declared on plugin classes; the step context is a protocol of api.py
+
+def test_the_api_imports_nothing_from_the_trainer():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import sys, ganbench.api; "
+                          "print(' '.join(m for m in sys.modules if m.startswith('ganbench')))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert "ganbench.api" in out and "ganbench.training" not in out, out
+
+
+def test_the_trainer_context_is_exactly_the_protocol():
+    """Every operation api.StepContext names exists on the trainer's context, and nothing reaches
+    the trainer itself (no public ``trainer`` attribute)."""
+    from ganbench.api import StepContext
+    from ganbench.training import TrainerStepContext
+    declared = {n for n in vars(StepContext) if not n.startswith("_")} | set(StepContext.__annotations__)
+    assert {"rng", "next_real_batch", "as_discriminator_sees", "clone_discriminator",
+            "discriminator_update", "step", "real", "labels"} <= declared
+    offered = {n for n in dir(TrainerStepContext) if not n.startswith("_")} | {
+        f.name for f in __import__("dataclasses").fields(TrainerStepContext) if not f.name.startswith("_")}
+    assert declared - offered == set()
+    assert "trainer" not in offered
+
+
+_PROBED = ("features", "sample_latent", "auxiliary_loss", "conditional", "vectorizable_seeds")
+
+
+def test_the_core_probes_no_module_for_a_capability():
+    """``getattr(x, "features")``/``hasattr(x, "sample_latent")`` and the like: capabilities are read
+    from declarations (class attributes), never looked for on built objects."""
+    pattern = re.compile(r"""\b(?:getattr|hasattr)\([^,()]+,\s*["'](%s)["']""" % "|".join(_PROBED))
+    assert pattern.search('aux = getattr(D_for_g, "auxiliary_loss", None)')  # the check catches the old code
+    core = sorted([*(ROOT / "ganbench").glob("*.py"), *(ROOT / "ganbench" / "report").glob("*.py")])
+    found = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}" for path in core
+             for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == [], "\n".join(found)
+
+
+def test_a_generator_method_is_used_only_when_declared():
+    """A generator with ``sample_latent`` whose architecture does not declare ``samples_latent`` gets
+    N(0, I) latents; declared, its own sampler is used."""
+    import torch
+
+    from ganbench.api import DataInfo
+    from ganbench.testing.technique import TinyArchitecture, TinyBCELoss
+    from ganbench.training import Trainer
+
+    class Coded(TinyArchitecture):
+        name = "coded"
+
+        def build(self, data, hparams):
+            G, D = super().build(data, hparams)
+            G.sample_latent = lambda n, generator, device: torch.full((n, G.z_dim), 3.0)
+            return G, D
+
+    class CodedDeclared(Coded):
+        samples_latent = True
+
+    data = DataInfo(shape=(2,), kind="points")
+    x = torch.randn(32, 2)
+    hp = {**TinyArchitecture.defaults}
+    plain = Trainer(Coded(), TinyBCELoss(hp), [], data, x, None, hp, seed=0)
+    declared = Trainer(CodedDeclared(), TinyBCELoss(hp), [], data, x, None, hp, seed=0)
+    assert not torch.all(plain.sample_latent(4)[0] == 3.0)
+    assert torch.all(declared.sample_latent(4)[0] == 3.0)
+

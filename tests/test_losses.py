@@ -187,6 +187,11 @@ class QuadraticCritic(nn.Module):
         return 0.5 * self.scale * x.flatten(1).pow(2).sum(dim=1)
 
 
+def seeded(seed=7):
+    """The ``rng`` a penalty draws from (the trainer passes the run's penalty stream)."""
+    return torch.Generator().manual_seed(seed)
+
+
 def penalty_batch(shape=(6, 1, 3, 3), seed=0):
     gen = torch.Generator().manual_seed(seed)
     real = torch.randn(shape, generator=gen, dtype=torch.float64)
@@ -203,7 +208,7 @@ def test_one_centred_penalties_on_a_linear_critic(losses, name, lam):
     loss = make(losses, name) if lam is None else make(losses, name, gp_lambda=lam)
     real, fake = penalty_batch()
     expected = (10.0 if lam is None else lam) * (np.linalg.norm(W.numpy()) - 1) ** 2
-    close(loss.penalty(LinearCritic(W), real, fake, None), expected)
+    close(loss.penalty(LinearCritic(W), real, fake, None, seeded()), expected)
 
 
 @pytest.mark.parametrize("gamma", [None, 0.1])
@@ -211,13 +216,13 @@ def test_r1_on_a_linear_critic(losses, gamma):
     loss = make(losses, "r1") if gamma is None else make(losses, "r1", r1_gamma=gamma)
     real, fake = penalty_batch()
     expected = (10.0 if gamma is None else gamma) / 2 * np.sum(W.numpy() ** 2)
-    close(loss.penalty(LinearCritic(W), real, fake, None), expected)
+    close(loss.penalty(LinearCritic(W), real, fake, None, seeded()), expected)
 
 
 def test_r1_is_measured_on_real_data(losses):
     real, fake = penalty_batch()
     D = QuadraticCritic()
-    value = make(losses, "r1").penalty(D, real, fake, None)
+    value = make(losses, "r1").penalty(D, real, fake, None, seeded())
     sq_norms = real.flatten(1).pow(2).sum(dim=1).numpy()
     close(value, 10.0 / 2 * sq_norms.mean())
     assert all(torch.equal(x, real) for x in D.seen)
@@ -226,8 +231,7 @@ def test_r1_is_measured_on_real_data(losses):
 def test_wgan_gp_interpolates_each_pair_with_its_own_coefficient(losses):
     real, fake = penalty_batch()
     D = QuadraticCritic()
-    torch.manual_seed(7)
-    value = make(losses, "wgan_gp").penalty(D, real, fake, None)
+    value = make(losses, "wgan_gp").penalty(D, real, fake, None, seeded())
     (x_hat,) = D.seen
     # x_hat - fake = a * (real - fake) with one a per sample, shared by all its coordinates.
     alpha = ((x_hat - fake).flatten(1) / (real - fake).flatten(1)).numpy()
@@ -241,14 +245,13 @@ def test_wgan_gp_interpolates_each_pair_with_its_own_coefficient(losses):
 def test_wgan_gp_refuses_unpaired_batches(losses):
     real, fake = penalty_batch()
     with pytest.raises(ValueError, match="shape"):
-        make(losses, "wgan_gp").penalty(LinearCritic(W), real, fake[:3], None)
+        make(losses, "wgan_gp").penalty(LinearCritic(W), real, fake[:3], None, seeded())
 
 
 def test_dragan_perturbs_real_data_within_half_a_standard_deviation(losses):
     real, fake = penalty_batch()
     D = QuadraticCritic()
-    torch.manual_seed(7)
-    value = make(losses, "dragan").penalty(D, real, fake, None)
+    value = make(losses, "dragan").penalty(D, real, fake, None, seeded())
     (x_hat,) = D.seen
     step = (x_hat - real).numpy()
     assert (step >= 0).all() and (step <= 0.5 * float(real.std()) + 1e-12).all()
@@ -257,16 +260,19 @@ def test_dragan_perturbs_real_data_within_half_a_standard_deviation(losses):
     close(value, 10.0 * np.mean((norms - 1) ** 2))
 
 
-def test_penalties_follow_the_global_seed(losses):
+def test_penalties_follow_their_rng_and_leave_the_global_rng_alone(losses):
     real, fake = penalty_batch()
     for name in ("wgan_gp", "dragan"):
         loss, D = make(losses, name), QuadraticCritic()
-        torch.manual_seed(1)
-        a = loss.penalty(D, real, fake, None)
-        torch.manual_seed(1)
-        b = loss.penalty(D, real, fake, None)
-        c = loss.penalty(D, real, fake, None)
+        a = loss.penalty(D, real, fake, None, seeded(1))
+        torch.manual_seed(99)  # the global RNG does not matter
+        rng = seeded(1)
+        b = loss.penalty(D, real, fake, None, rng)
+        c = loss.penalty(D, real, fake, None, rng)  # the stream moved on
         assert torch.equal(a, b) and not torch.equal(a, c)
+        before = torch.get_rng_state()
+        loss.penalty(D, real, fake, None, seeded(2))
+        assert torch.equal(torch.get_rng_state(), before)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -319,8 +325,45 @@ def test_penalty_gradient_reaches_the_critic_weights(losses):
     # d/dw of lambda (||w|| - 1)^2 is 2 lambda (||w|| - 1) w / ||w||: only reachable with create_graph.
     real, fake = penalty_batch()
     D = LinearCritic(W)
-    make(losses, "wgan_gp").penalty(D, real, fake, None).backward()
+    make(losses, "wgan_gp").penalty(D, real, fake, None, seeded()).backward()
     norm = float(W.norm())
     expected = 2 * 10.0 * (norm - 1) * W / norm
     assert torch.allclose(D.w.grad, expected, rtol=1e-9)
     assert math.isclose(float(D.b.grad or 0.0), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lazy regularisation (penalty_every): the penalty every k-th step, k times as heavy
+
+def test_lazy_regularisation_adds_k_times_the_penalty_every_kth_step_only():
+    from ganbench.api import DataInfo
+    from ganbench.testing.technique import TinyArchitecture, TinyBCELoss
+    from ganbench.training import Trainer
+
+    class Spied(TinyBCELoss):
+        calls: list = []
+
+        def penalty(self, discriminator, real, fake, labels, rng):
+            value = torch.rand((), generator=rng) + 1.0
+            self.calls.append(float(value))
+            return value
+
+    data = DataInfo(shape=(2,), kind="points")
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    losses = {}
+    for k in (1, 4):
+        hp = {**TinyArchitecture.defaults, "n_critic": 2, "penalty_every": k}
+        Spied.calls = []
+        trainer = Trainer(TinyArchitecture(), Spied(hp), [], data, x, None, hp, seed=0)
+        added = []
+        real_penalty = trainer.penalty
+        trainer.penalty = lambda *a, **kw: added.append(real_penalty(*a, **kw)) or added[-1]
+        for _ in range(8):
+            trainer.step()
+        losses[k] = (list(Spied.calls), added)
+    calls_1, added_1 = losses[1]
+    calls_4, added_4 = losses[4]
+    assert len(calls_1) == 16 and len(calls_4) == 4          # steps 0 and 4, two D updates each
+    assert [a is None for a in added_4] == [False, False] + [True] * 6 + [False, False] + [True] * 6
+    assert [float(a) for a in added_4 if a is not None] == pytest.approx([4 * c for c in calls_4])
+    assert [float(a) for a in added_1] == pytest.approx(calls_1)

@@ -190,3 +190,76 @@ def test_z_u_is_the_papers_statistic():
     assert mem.z_u(q, p) == pytest.approx((u - m * n / 2) / math.sqrt(m * n * (m + n + 1) / 12), abs=1e-12)
     ct, cells = mem.data_copying_ct(q, np.zeros(40, int), p, np.zeros(30, int), k=2)
     assert ct == pytest.approx(mem.z_u(q, p)) and "z_u" not in cells[1]
+
+
+# -- end to end: a copying generator is flagged in the leaderboard -----------------------------------
+
+class _Replayer(torch.nn.Module):
+    """Returns training images chosen by its latent: a perfect copier."""
+
+    def __init__(self, train: torch.Tensor, z_dim: int):
+        super().__init__()
+        self.register_buffer("pool", train)
+        self.z_dim = z_dim
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # something for the optimiser to hold
+
+    def forward(self, z, y=None):
+        index = (z[:, 0].double().abs() * 1e9).long() % len(self.pool)
+        return self.pool[index] + 0 * self.anchor
+
+
+class _FlatCritic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(28 * 28, 1)
+
+    def forward(self, x, y=None):
+        return self.head(x.flatten(1)).squeeze(1)
+
+
+def test_a_replaying_generator_is_flagged_in_the_leaderboard_at_the_fid_floor(tmp_path, monkeypatch, evaluator):
+    import json
+    import types
+
+    from click.testing import CliRunner
+
+    from ganbench import cli as cli_mod
+    from ganbench import hookimpl
+    from ganbench.api import Architecture
+
+    train, _ = Mnist5k().load("train")
+
+    class Replay(Architecture):
+        """Replays MNIST-5k training digits (a test double)."""
+
+        name = "replay"
+        image_sides = (28,)
+        defaults = {"batch_size": 16, "z_dim": 4, "lr_g": 1e-4, "lr_d": 1e-4}
+
+        def build(self, data, hparams):
+            return _Replayer(train, int(hparams["z_dim"])), _FlatCritic()
+
+    module = types.ModuleType("replay_plugin")
+    module.ganbench_register_architectures = hookimpl(lambda registry: registry.add(Replay))
+    real_load = plugins.load
+    monkeypatch.setattr(plugins, "load", lambda **kw: real_load(**kw, extra=[("replay", module)]))
+    results, board = tmp_path / "results", tmp_path / "board"
+    out = CliRunner().invoke(cli_mod.cli, [
+        "run", "--arch", "replay", "--loss", "nonsaturating", "--dataset", "mnist5k", "--budget", "steps=2",
+        "--metric", "lenet_fidelity", "--metric", "memorization", "--quiet", "--threads", "1",
+        "--results-dir", str(results)], obj={})
+    assert out.exit_code == 0, out.output
+    out = CliRunner().invoke(cli_mod.cli, ["report", "--results-dir", str(results), "--format", "json",
+                                           "--format", "markdown", "--out", str(board)], obj={})
+    assert out.exit_code == 0, out.output
+    table = next(t for t in json.loads((board / "report.json").read_text())["tables"] if t["kind"] == "leaderboard")
+    reference, replay = table["rows"][0], table["rows"][1]
+    assert replay["variant"]["text"].startswith("replay")
+    assert replay["memorized_percent"]["value"] >= 90 and "⚠" in replay["memorized_percent"]["text"]
+    assert reference["memorized_percent"]["value"] <= 5
+    # FID barely tells it from real data: near the held-out floor at the same N (12.4 against 8.9 here;
+    # drawing 1000 of 3000 training digits with replacement repeats some), a tenth of what the best
+    # trained DCGAN reaches
+    floor = reference["fid_lenet"]["value"]
+    assert replay["fid_lenet"]["value"] < 1.5 * floor, (replay["fid_lenet"]["value"], floor)
+    assert "reproduces training samples" in (board / "report.md").read_text()

@@ -2,6 +2,7 @@
 
 import json
 import types
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,55 @@ def test_plugin_commands_and_run_observers(toy_plugin_path, tmp_path):
     assert log.read_text().split() == ["toy_mlp-toy_ls-ring8-s0", "completed"]
     proc = run_cli("no-such-command", env_extra=env)
     assert proc.returncode == 2 and "No such command" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Two distributions claiming one name: refused, naming both
+
+def _fake_distribution(site: Path, name: str, version: str, entry_points: dict[str, str],
+                       modules: dict[str, str] = {}) -> None:
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(
+        "[ganbench]\n" + "".join(f"{ep} = {target}\n" for ep, target in entry_points.items()))
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source)
+
+
+def test_an_entry_point_name_claimed_twice_names_both_distributions(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "alpha_gan", "1.0", {"clash": "alpha_mod"})
+    _fake_distribution(tmp_path, "beta_gan", "2.0", {"clash": "beta_mod"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as err:
+        plugins.load()
+    message = str(err.value)
+    assert "'clash'" in message and "alpha_gan 1.0 (alpha_mod)" in message and "beta_gan 2.0 (beta_mod)" in message
+    host = plugins.load(strict=False)  # the report still loads, without either claimant
+    assert "clash" in host.broken and "mlp" in host.architectures
+
+
+_SAME_LOSS = '''
+from ganbench import hookimpl
+from ganbench.api import Loss
+
+class Same(Loss):
+    """A loss."""
+    name = "same_loss"
+    paper = "Nobody (2026). A loss."
+
+@hookimpl
+def ganbench_register_losses(registry):
+    registry.add(type("Same", (Same,), {}))
+'''
+
+
+def test_a_plugin_name_registered_by_two_distributions_names_both(tmp_path, monkeypatch):
+    _fake_distribution(tmp_path, "alpha_gan", "1.0", {"alpha": "alpha_losses"}, {"alpha_losses": _SAME_LOSS})
+    _fake_distribution(tmp_path, "beta_gan", "2.0", {"beta": "beta_losses"}, {"beta_losses": _SAME_LOSS})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError) as err:
+        plugins.load()
+    message = str(err.value)
+    assert "duplicate name 'same_loss'" in message
+    assert "distribution alpha_gan 1.0" in message and "distribution beta_gan 2.0" in message, message

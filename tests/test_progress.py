@@ -138,3 +138,41 @@ def test_the_sweep_says_its_estimate_at_the_start_and_its_time_at_the_end(tmp_pa
                     "--threads", "1", "--jobs", "2", "--results-dir", str(tmp_path),
                     env_extra={"GANBENCH_CACHE": str(tmp_path / "cache")})
     assert again.returncode == 0 and "of training" not in again.stderr  # nothing left to estimate
+
+
+# ---------------------------------------------------------------------------------------------------
+# Estimates follow how the sweep will train: a seed group is timed as a group
+
+def _specs(arch="mlp", techniques=(), seeds=(0, 1, 2)):
+    from ganbench.spec import Budget, RunSpec
+    return [RunSpec(arch, "hinge", "ring8", s, Budget("steps", 100), techniques=techniques,
+                    metrics=("mode_coverage",)) for s in seeds]
+
+
+@pytest.fixture(scope="module")
+def host():
+    from ganbench import plugins
+    return plugins.load()
+
+
+def test_a_seed_group_is_timed_once_and_shared_among_its_seeds(host, monkeypatch):
+    from ganbench import runner, sweep, vectorized
+    calls = []
+    monkeypatch.setattr(vectorized, "estimate_group_seconds", lambda group, *a, **k: calls.append(len(group)) or 30.0)
+    monkeypatch.setattr(runner, "estimate_seconds", lambda spec, *a, **k: 7.0)
+    specs = _specs()
+    assert sweep.estimate(specs, host) == {s.dirname: pytest.approx(10.0) for s in specs} and calls == [3]
+    # solo when vectorising is off, or when the configuration cannot be vectorised (a technique)
+    assert set(sweep.estimate(specs, host, vectorize_seeds=1).values()) == {7.0}
+    assert set(sweep.estimate(_specs(techniques=("ema",)), host).values()) == {7.0} and calls == [3]
+    assert list(sweep.estimate(specs, host, vectorize_seeds=2).values()) == pytest.approx([15.0, 15.0, 7.0])
+
+
+def test_group_estimate_is_measured_on_a_group_step_and_refuses_what_trains_solo(host):
+    from ganbench import vectorized
+    seconds = vectorized.estimate_group_seconds(_specs(), host, timed_steps=1)
+    assert seconds is not None and 0 < seconds < float("inf")
+    # DCGAN's BatchNorm buffers train solo: no group time to measure
+    from ganbench.spec import Budget, RunSpec
+    dcgan = [RunSpec("dcgan", "hinge", "mnist5k", s, Budget("steps", 10)) for s in (0, 1)]
+    assert vectorized.estimate_group_seconds(dcgan, host, timed_steps=1) is None

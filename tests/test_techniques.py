@@ -12,8 +12,7 @@ from torch import nn
 from ganbench.api import DataInfo, Loss, Technique
 from ganbench.contracts.technique import (IMAGE_DATA, POINTS_DATA, TechniqueContract, TinyArchitecture,
                                           TinyBCELoss, TinyDiscriminator, make_train_data, merged_hparams)
-from ganbench.errors import UsageError
-from ganbench.training import StepContext, Trainer
+from ganbench.training import Trainer, TrainerStepContext as StepContext
 
 from ganbench_plugins.techniques import (diffaugment, ema, experience_replay, feature_matching,
                                          historical_averaging, instance_noise, label_smoothing,
@@ -181,13 +180,26 @@ def test_feature_matching_loss_is_the_squared_distance_of_mean_features():
     torch.testing.assert_close(loss, expected)
 
 
-def test_feature_matching_fails_clearly_without_features():
-    class Bare(nn.Module):
-        def forward(self, x, y=None):
-            return x.flatten(1).sum(1)
+def test_feature_matching_is_skipped_for_an_architecture_without_declared_features():
+    """Declared, not probed: the combination is refused when the matrix is expanded, with the reason."""
+    from ganbench.api import Architecture
+    from ganbench.plugins import load
 
-    with pytest.raises(UsageError, match="features"):
-        feature_matching.FeatureMatching({}).wrap_discriminator(Bare(), IMAGE_DATA)
+    host = load()
+
+    class Bare(Architecture):
+        name = "bare"
+
+    class WithFeatures(Bare):
+        discriminator_features = True
+
+    fm = feature_matching.FeatureMatching
+    loss = host.losses.get("nonsaturating")
+    assert "discriminator_features" in fm.supports(Bare, loss, IMAGE_DATA)
+    assert fm.supports(WithFeatures, loss, IMAGE_DATA) is None
+    for name in host.architectures.names():
+        arch = host.architectures.get(name)
+        assert (fm.supports(arch, loss, IMAGE_DATA) is None) == arch.discriminator_features
 
 
 # -- minibatch features -----------------------------------------------------------------------------

@@ -113,6 +113,26 @@ def test_batched_step_matches_solo_trainers_step_by_step(host, loss, backend):
         assert sa["param_groups"] == sb["param_groups"] and sorted(sa["state"]) == sorted(sb["state"])
 
 
+@pytest.mark.parametrize("loss", ["wgan_gp", "r1"])
+def test_lazy_regularisation_in_a_group_follows_the_solo_trainers(host, loss):
+    """penalty_every: the group adds each seed's penalty in the same steps, times the same k, drawn
+    from each seed's own penalty stream."""
+    hp = {**TINY, "penalty_every": 3, "n_critic": 1}
+    solo, grouped = _trainers(host, loss, hparams=hp), _trainers(host, loss, hparams=hp)
+    group = vectorized.SeedGroup(grouped, [torch.get_rng_state()] * len(SEEDS))
+    for _ in range(10):
+        outs = [t.step() for t in solo]
+        loss_d, _ = group.step()
+        assert _close(loss_d, torch.stack([o["loss_d"] for o in outs]), vectorized.LOSS_RTOL)
+    assert all(torch.equal(a.penalty_rng.get_state(), b.penalty_rng.get_state()) for a, b in zip(solo, grouped))
+    every_step = _trainers(host, loss, hparams={**hp, "penalty_every": 1})
+    for t in every_step:
+        for _ in range(10):
+            t.step()
+    if loss == "wgan_gp":  # the stream is drawn in 4 of 10 steps instead of all 10
+        assert not torch.equal(every_step[0].penalty_rng.get_state(), solo[0].penalty_rng.get_state())
+
+
 def test_batched_step_matches_solo_on_flattened_images(host):
     from ganbench.api import DataInfo
     from ganbench.training import Trainer

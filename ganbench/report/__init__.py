@@ -13,9 +13,7 @@ every listing is sorted.
 
 from __future__ import annotations
 
-import inspect
 import os
-import types
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -38,17 +36,9 @@ def _dataset_class(host: Any, name: str):
 
 
 def _mode_centres(cls: Any) -> np.ndarray | None:
-    """The dataset plugin's ``modes`` ([K, 2] centres), as a class attribute, property or method."""
-    if cls is None:
-        return None
+    """The dataset plugin's declared ``modes`` ([K, 2] centres), or ``None``."""
     try:
-        raw = inspect.getattr_static(cls, "modes", None)
-        if isinstance(raw, (property, types.FunctionType)):  # needs an instance
-            modes = getattr(cls(), "modes")
-        else:
-            modes = getattr(cls, "modes", None)
-        if callable(modes):
-            modes = modes()
+        modes = None if cls is None else cls.modes
         if modes is None:
             return None
         arr = np.asarray(modes, dtype=np.float64)

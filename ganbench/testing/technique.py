@@ -73,6 +73,7 @@ class TinyArchitecture(Architecture):
     """A two-layer generator and discriminator for contract tests."""
 
     name = "contract_tiny"
+    discriminator_features = True
     defaults = {"batch_size": 8, "z_dim": 4, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.5, "beta2": 0.999,
                 "n_critic": 1}
 

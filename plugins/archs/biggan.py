@@ -149,6 +149,7 @@ class BigGAN(Architecture):
     paper = ("Brock, A., Donahue, J. & Simonyan, K. (2019). Large Scale GAN Training for High Fidelity "
              "Natural Image Synthesis. ICLR 2019.")
     conditional = True
+    discriminator_features = True
     image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 120, "lr_g": 5e-5, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.999,

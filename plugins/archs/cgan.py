@@ -85,6 +85,7 @@ class CGAN(Architecture):
     name = "cgan"
     paper = "Mirza, M. & Osindero, S. (2014). Conditional Generative Adversarial Nets. arXiv:1411.1784."
     conditional = True
+    discriminator_features = True
     defaults = {
         "batch_size": 100, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1,

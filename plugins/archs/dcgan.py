@@ -84,6 +84,7 @@ class DCGAN(Architecture):
     paper = ("Radford, A., Metz, L. & Chintala, S. (2016). Unsupervised Representation Learning with "
              "Deep Convolutional Generative Adversarial Networks. ICLR 2016.")
     conditional = False
+    discriminator_features = True
     image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 128, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,

@@ -104,6 +104,8 @@ class InfoGAN(Architecture):
              "Interpretable Representation Learning by Information Maximizing Generative Adversarial Nets. "
              "NeurIPS 2016.")
     conditional = False
+    discriminator_features = True
+    samples_latent = True
     auxiliary_head = True  # Q shares D's body and judges each fake's code
     image_sides = tuple(BASE)
     defaults = {

@@ -68,6 +68,8 @@ class MLP(Architecture):
     paper = ("Goodfellow, I., Pouget-Abadie, J., Mirza, M., Xu, B., Warde-Farley, D., Ozair, S., Courville, A. & "
              "Bengio, Y. (2014). Generative Adversarial Nets. NeurIPS 2014.")
     conditional = False
+    discriminator_features = True
+    vectorizable_seeds = True
     defaults = {
         "batch_size": 100, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1,

@@ -102,6 +102,7 @@ class SNGANProjection(Architecture):
     name = "sngan_projection"
     paper = ("Miyato, T. & Koyama, M. (2018). cGANs with Projection Discriminator. ICLR 2018.")
     conditional = True
+    discriminator_features = True
     image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,

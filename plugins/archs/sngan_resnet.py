@@ -115,6 +115,7 @@ class SNGANResNet(Architecture):
     paper = ("Miyato, T., Kataoka, T., Koyama, M. & Yoshida, Y. (2018). Spectral Normalization for "
              "Generative Adversarial Networks. ICLR 2018.")
     conditional = False
+    discriminator_features = True
     image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,

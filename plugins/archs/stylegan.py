@@ -163,6 +163,7 @@ class StyleGAN(Architecture):
     paper = ("Karras, T., Laine, S. & Aila, T. (2019). A Style-Based Generator Architecture for Generative "
              "Adversarial Networks. CVPR 2019.")
     conditional = False
+    discriminator_features = True
     image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99,

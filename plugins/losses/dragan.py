@@ -33,14 +33,12 @@ class DRAGAN(NonSaturating):
         "dragan_c": {"low": 0},
     }
 
-    def penalty(self, discriminator, real, fake, labels):
+    def penalty(self, discriminator, real, fake, labels, rng):
         lam = float(self.hparams["gp_lambda"])
         c = float(self.hparams["dragan_c"])
         x = real.detach()
-        # Global RNG of the data's device (the API has no generator argument); the trainer
-        # checkpoints it, so a resumed run draws the same perturbations.
-        noise = torch.rand(x.shape, device=x.device, dtype=x.dtype)
-        alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype)
+        noise = torch.rand(x.shape, generator=rng, device=x.device, dtype=x.dtype)
+        alpha = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=rng, device=x.device, dtype=x.dtype)
         return one_centred_penalty(discriminator, x + alpha * (c * x.std() * noise), labels, lam)
 
 

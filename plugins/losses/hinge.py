@@ -18,6 +18,8 @@ class Hinge(Loss):
     margin no longer move D, so the critic does not push already-separated samples further apart.
     """
 
+    vectorizable_seeds = True
+
     name = "hinge"
     paper = ("Lim, Ye (2017). Geometric GAN. arXiv:1705.02894. "
              "Miyato, Kataoka, Koyama, Yoshida (2018). Spectral Normalization for Generative "

@@ -17,6 +17,8 @@ class LSGAN(Loss):
     the generator keeps receiving gradient. Scores are used raw (no sigmoid), as in the paper.
     """
 
+    vectorizable_seeds = True
+
     name = "lsgan"
     paper = ("Mao, Li, Xie, Lau, Wang, Smolley (2017). Least Squares Generative Adversarial Networks. "
              "ICCV 2017.")

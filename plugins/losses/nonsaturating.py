@@ -18,6 +18,8 @@ class NonSaturating(Loss):
     gradients exactly when the generator is losing.
     """
 
+    vectorizable_seeds = True
+
     name = "nonsaturating"
     paper = ("Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville, Bengio (2014). "
              "Generative Adversarial Nets. NeurIPS 2014.")

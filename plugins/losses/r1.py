@@ -27,7 +27,7 @@ class R1(NonSaturating):
         "r1_gamma": {"low": 0},
     }
 
-    def penalty(self, discriminator, real, fake, labels):
+    def penalty(self, discriminator, real, fake, labels, rng):
         gamma = float(self.hparams["r1_gamma"])
         return 0.5 * gamma * score_gradients(discriminator, real, labels).pow(2).sum(dim=1).mean()
 

@@ -19,6 +19,8 @@ class RaGAN(Loss):
     terms. Unlike RSGAN, batches of reals and fakes need not be paired.
     """
 
+    vectorizable_seeds = True
+
     name = "ragan"
     paper = ("Jolicoeur-Martineau (2019). The relativistic discriminator: a key element missing from "
              "standard GAN. ICLR 2019.")

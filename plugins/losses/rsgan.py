@@ -28,6 +28,8 @@ class RSGAN(Loss):
     score gap. One-sided label smoothing is not offered: no target belongs to real samples alone.
     """
 
+    vectorizable_seeds = True
+
     name = "rsgan"
     paper = ("Jolicoeur-Martineau (2019). The relativistic discriminator: a key element missing from "
              "standard GAN. ICLR 2019.")

@@ -18,6 +18,8 @@ class WGAN(Loss):
     rate 5e-5, c = 0.01 and five critic updates per generator update.
     """
 
+    vectorizable_seeds = True
+
     name = "wgan"
     paper = ("Arjovsky, Chintala, Bottou (2017). Wasserstein Generative Adversarial Networks. "
              "ICML 2017.")

@@ -18,6 +18,8 @@ class WGANGP(Loss):
     The paper warns against batch normalisation in the critic: the penalty is per sample.
     """
 
+    vectorizable_seeds = True
+
     name = "wgan_gp"
     paper = ("Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville (2017). Improved Training of Wasserstein "
              "GANs. NeurIPS 2017.")
@@ -35,16 +37,15 @@ class WGANGP(Loss):
     def generator_loss(self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None) -> torch.Tensor:
         return -fake_scores.mean()
 
-    def penalty(self, discriminator, real, fake, labels):
+    def penalty(self, discriminator, real, fake, labels, rng):
         lam = float(self.hparams["gp_lambda"])
         real, fake = real.detach(), fake.detach()
         if real.shape != fake.shape:
             # Interpolates pair samples one to one; broadcasting would silently pair the wrong ones.
             raise ValueError(f"wgan_gp interpolates real and fake samples pairwise; got shapes "
                              f"{tuple(real.shape)} and {tuple(fake.shape)}")
-        # The API has no generator argument, so the draw comes from the global RNG of the data's
-        # device; the trainer checkpoints that state, which keeps a resumed run bit-identical.
-        alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+        alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=rng, device=real.device,
+                           dtype=real.dtype)
         return one_centred_penalty(discriminator, alpha * real + (1 - alpha) * fake, labels, lam)
 
 

@@ -47,7 +47,7 @@ class ExperienceReplay(Technique):
 
     @classmethod
     def supports(cls, architecture, loss, data):
-        if getattr(architecture, "conditional", False):
+        if architecture.conditional:
             return "replayed fakes would be scored with the wrong class labels"
         return None
 

@@ -6,7 +6,6 @@ import torch
 
 from ganbench import hookimpl
 from ganbench.api import Technique
-from ganbench.errors import UsageError
 
 
 class FeatureMatching(Technique):
@@ -17,13 +16,12 @@ class FeatureMatching(Technique):
     ``|| mean f(real) - mean f(fake) ||^2`` (squared L2 norm, summed over features), where ``f`` is an
     intermediate layer of the discriminator. The discriminator keeps the loss plugin's objective.
 
-    Architectures expose ``f`` as ``D.features(x, y) -> [B, F]`` (see :mod:`ganbench.api`). Which
-    architectures do is only known once D is built, so :meth:`supports` accepts every architecture and
-    :meth:`wrap_discriminator` fails with a clear message when ``features`` is missing.
+    Architectures that declare ``discriminator_features`` expose ``f`` as ``D.features(x, y) -> [B, F]``
+    (see :mod:`ganbench.api`); the others are skipped when the matrix is expanded.
 
     Both batches pass through every technique's :meth:`discriminator_input` first, as in the trainer's
     scoring, so that ``f`` is measured on what the discriminator is trained on (DiffAugment, instance
-    noise). The real batch is a fresh one from ``ctx.trainer.next_real_batch()`` (unless the loss
+    noise). The real batch is a fresh one from ``ctx.next_real_batch()`` (unless the loss
     already drew one for this step), and its features carry no gradient. The features come from the
     trainer's D, not from a look-ahead discriminator of the unrolled technique.
     """
@@ -33,26 +31,20 @@ class FeatureMatching(Technique):
              "Improved Techniques for Training GANs. NeurIPS.")
     defaults = {}
 
-    def wrap_discriminator(self, discriminator, data):
-        if not callable(getattr(discriminator, "features", None)):
-            raise UsageError(f"feature_matching needs a discriminator with features(x, y); "
-                             f"{type(discriminator).__name__} has none")
-        return discriminator
+    @classmethod
+    def supports(cls, architecture, loss, data):
+        if not architecture.discriminator_features:
+            return f"{architecture.name} declares no discriminator features (discriminator_features)"
+        return None
 
     def generator_loss(self, ctx, fake, labels):
         D = ctx.discriminator
-        real, real_labels = (ctx.real, ctx.labels) if ctx.real is not None else ctx.trainer.next_real_batch()
+        real, real_labels = (ctx.real, ctx.labels) if ctx.real is not None else ctx.next_real_batch()
         with torch.no_grad():
-            real_features = D.features(self._as_seen_by_d(real, ctx), real_labels).float()
-        fake_features = D.features(self._as_seen_by_d(fake, ctx), labels).float()
+            real_features = D.features(ctx.as_discriminator_sees(real), real_labels).float()
+        fake_features = D.features(ctx.as_discriminator_sees(fake), labels).float()
         diff = real_features.flatten(1).mean(0) - fake_features.flatten(1).mean(0)
         return diff.pow(2).sum()
-
-    @staticmethod
-    def _as_seen_by_d(x, ctx):
-        for t in ctx.trainer.techniques:
-            x = t.discriminator_input(x, ctx)
-        return x
 
 
 @hookimpl

@@ -35,7 +35,7 @@ class Unrolled(Technique):
         steps = int(self.hparams["unrolling_steps"])
         if steps <= 0:
             return None
-        D, opt = ctx.trainer.clone_discriminator()
+        D, opt = ctx.clone_discriminator()
         for _ in range(steps):
             ctx.discriminator_update(D, opt)
         return D

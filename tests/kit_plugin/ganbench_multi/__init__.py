@@ -29,8 +29,8 @@ class WassersteinLP(Loss):
     def generator_loss(self, fake_scores, real_scores=None):
         return -fake_scores.mean()
 
-    def penalty(self, discriminator, real, fake, labels):
-        alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device)
+    def penalty(self, discriminator, real, fake, labels, rng):
+        alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=rng, device=real.device)
         x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
         (grad,) = torch.autograd.grad(discriminator(x_hat, labels).sum(), x_hat, create_graph=True)
         excess = torch.relu(grad.flatten(1).norm(dim=1) - 1)
