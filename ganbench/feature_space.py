@@ -15,11 +15,37 @@ mixed in one column.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any, Callable
+
 import torch
 
 from ganbench.api import DataInfo, EvaluationContext, Metric
 
 RAW = "raw"
+# What distance metrics compute from real data alone, per process; least recently used dropped first.
+_REFERENCE_SIDES: OrderedDict = OrderedDict()
+REFERENCE_SIDES_KEPT = 8
+
+
+def reference_side(ctx: EvaluationContext, key: tuple, build: Callable[[], Any]) -> Any:
+    """``build()``, once per process for ``key`` and the content of ``ctx``'s dataset: the part of a
+    metric that depends on real data only (training-set cells, the radii of real samples), which
+    every evaluation of every run of that dataset would otherwise recompute. ``key`` must name all
+    else it depends on (split, N, extractor, parameters)."""
+    from ganbench.evaluation import dataset_fingerprint
+    full = (ctx.dataset.name, dataset_fingerprint(ctx), *key)
+    if full not in _REFERENCE_SIDES:
+        _REFERENCE_SIDES[full] = build()
+        while len(_REFERENCE_SIDES) > REFERENCE_SIDES_KEPT:
+            _REFERENCE_SIDES.popitem(last=False)
+    _REFERENCE_SIDES.move_to_end(full)
+    return _REFERENCE_SIDES[full]
+
+
+def clear_reference_sides() -> None:
+    """Forget every memoised reference side (tests use it to time or check a cold computation)."""
+    _REFERENCE_SIDES.clear()
 
 
 def features(ctx: EvaluationContext, x: torch.Tensor) -> tuple[torch.Tensor, str]:

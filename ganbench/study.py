@@ -79,10 +79,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
 
 from ganbench.errors import UsageError
 from ganbench.spec import DEVICES, MAX_THREADS, PRECISIONS, Budget, parse_seeds

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 
 from ganbench.cli import cli
 from ganbench.scaffold import KINDS, new_plugin
+from ganbench.study import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

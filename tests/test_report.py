@@ -483,3 +483,13 @@ def test_html_renders_in_headless_chromium(written, tmp_path):
 
 def written_figures(out):
     return sorted(os.listdir(os.path.join(out, "figures")))
+
+
+def test_a_spread_of_float_rounding_reads_as_none():
+    """Seeds of one vectorised group share one throughput: their std is rounding noise, shown as ± 0,
+    not as six decimals of zeros."""
+    from ganbench.report.aggregate import Summary, fmt_summary
+    assert fmt_summary(Summary(23484.304118, 3.6e-12, 3)) == "23484 ± 0"
+    assert fmt_summary(Summary(8.0, 0.0, 3)) == "8 ± 0"
+    assert fmt_summary(Summary(0.5, 0.0004, 3)) == "0.50000 ± 0.00040"
+    assert fmt_summary(Summary(78.02, 7.011, 3)) == "78.0 ± 7.0"

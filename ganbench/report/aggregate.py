@@ -70,7 +70,9 @@ def fmt_summary(s: Summary, seeds: int | None = None) -> str:
         return DASH
     if s.std is None:
         text = fmt_number(s.mean)
-    elif s.std == 0:  # seeds agreed exactly (counts often do): no spread to size the decimals by
+    elif s.std <= 1e-9 * abs(s.mean):
+        # Seeds agreed (counts often do; a vectorised group shares one throughput), up to float
+        # rounding in the std itself: no spread to size the decimals by.
         text = f"{fmt_number(s.mean)} ± 0"
     else:
         d = _decimals_for(s.std)

@@ -1,5 +1,5 @@
 """Density and coverage (Naeem, Oh, Uh, Choi & Yoo 2020, "Reliable Fidelity and Diversity Metrics
-for Generative Models", ICML), computed by the authors' ``prdc`` package.
+for Generative Models", ICML), checked in the tests against the authors' ``prdc`` package.
 
 Why next to precision/recall: k-NN precision and recall (Kynkäänniemi et al. 2019) build their
 manifolds from balls around *every* sample, so a few real outliers inflate the real manifold and a
@@ -20,16 +20,21 @@ k = 5 as in the paper:
 * coverage = 1/N * sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]
 
 (M = N generated). Expected values for two samples of one distribution: density 1, coverage
-1 - 1/2^k = 0.97 for M = N (the paper's formula, large N). ``prdc`` builds full N x N distance
-matrices (three of them, float32), so above N = 10,000 (1.2 GB) the values are NaN with
+1 - 1/2^k = 0.97 for M = N (the paper's formula, large N).
+
+Computed here with two float64 distance matrices (real-real for the radii, real-fake for the balls)
+rather than by ``prdc.compute_prdc``, which also builds the fake-fake matrix for precision/recall and
+hands each matrix to scikit-learn with ``n_jobs=8``: on a 2-core CPU that spent 0.47 s per evaluation
+of 2500 2D points, half the wall time of a 300-step ring run. The values agree with ``prdc`` to 1e-6
+(tests/test_density_coverage.py). Above N = 10,000 (two 800 MB matrices) the values are NaN with
 ``extra["skipped"]``; so they are below k + 2 samples, which the k-th-neighbour radius needs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
+
+import torch
 
 from ganbench import hookimpl
 from ganbench.api import MetricValue
@@ -56,8 +61,8 @@ class DensityCoverage(FeatureSpaceMetric):
 
         skipped = None
         if max(n, n_real) > MAX_SAMPLES:
-            skipped = (f"prdc builds full N x N distance matrices; N = {max(n, n_real)} is above "
-                       f"{MAX_SAMPLES}")
+            skipped = (f"density and coverage need full N x N distance matrices; N = {max(n, n_real)} is "
+                       f"above {MAX_SAMPLES}")
         elif min(n, n_real) < NEAREST_K + 2:
             skipped = (f"the k-th nearest neighbour (k={NEAREST_K}) needs at least {NEAREST_K + 2} "
                        f"samples per side; have {n} generated and {n_real} real")
@@ -66,16 +71,34 @@ class DensityCoverage(FeatureSpaceMetric):
             return [MetricValue(name, math.nan, True, n, split, extractor, {**extra, "skipped": skipped})
                     for name in ("density", "coverage")]
 
-        import prdc
+        from ganbench.feature_space import reference_side
 
-        real_features, extractor = features(ctx, real)
+        _, extractor = features(ctx, real[:0])
+        real_side = reference_side(ctx, ("density_coverage", split, n_real, extractor, NEAREST_K),
+                                   lambda: real_radii(features(ctx, real)[0], NEAREST_K))
         fake_features, _ = features(ctx, ctx.sample(n))
-        # prdc prints a "Num real/fake" line; ganbench's stdout carries data only.
-        with contextlib.redirect_stdout(io.StringIO()):
-            res = prdc.compute_prdc(real_features=real_features.numpy(), fake_features=fake_features.numpy(),
-                                    nearest_k=NEAREST_K)
-        return [MetricValue(name, float(res[name]), True, n, split, extractor, dict(extra))
+        res = density_and_coverage(*real_side, fake_features, NEAREST_K)
+        return [MetricValue(name, res[name], True, n, split, extractor, dict(extra))
                 for name in ("density", "coverage")]
+
+
+def real_radii(real: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(real as float64 [N, F], NND_k of each real sample [N])``: what depends on real data only."""
+    real = real.flatten(1).double()
+    # the k-th nearest *other* real sample: the (k+1)-th smallest of the row, the first being itself
+    return real, torch.cdist(real, real).topk(k + 1, dim=1, largest=False).values[:, k]
+
+
+def density_and_coverage(real: torch.Tensor, radii: torch.Tensor | None, fake: torch.Tensor,
+                         k: int) -> dict[str, float]:
+    """Density and coverage of ``fake`` [M, F] against ``real`` [N, F] (module docstring); ``radii``
+    from :func:`real_radii`, or ``None`` to compute them here."""
+    if radii is None:
+        real, radii = real_radii(real, k)
+    real, fake = real.flatten(1).double(), fake.flatten(1).double()
+    inside = torch.cdist(real, fake) < radii[:, None]          # [N, M]: fake j in the ball of real i
+    return {"density": float(inside.sum()) / (k * fake.shape[0]),
+            "coverage": float(inside.any(dim=1).double().mean())}
 
 
 @hookimpl

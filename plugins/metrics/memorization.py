@@ -70,7 +70,6 @@ extractor: later evaluations only pay for the generated side.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import torch
 
@@ -89,9 +88,6 @@ KMEANS_SEED = 0
 CHUNK_ELEMENTS = 1 << 22   # distances held at once: 32 MB in float64
 TRAIN_BLOCK = 16_384       # training rows converted to float64 at a time
 KD_TREE_MAX_DIM = 8        # up to this many feature dimensions nearest neighbours come from k-d trees
-
-_MEMO: OrderedDict = OrderedDict()  # (dataset, fingerprint, split, N, extractor, k) -> _Reference
-_MEMO_SIZE = 4
 
 
 def kd_trees(train: torch.Tensor, bounds: list[int]) -> list | None:
@@ -236,26 +232,20 @@ def num_cells(n: int, n_train: int) -> int:
 
 
 def _reference(ctx, split: str, heldout: torch.Tensor, k: int, device: str):
-    """``(_Reference, extractor)``, memoised per dataset content, split, extractor and k."""
-    from ganbench.evaluation import dataset_fingerprint
-    from ganbench.feature_space import features
+    """``(_Reference, extractor)``, built once per dataset content, split, N, extractor and k."""
+    from ganbench.feature_space import features, reference_side
 
     train, _ = ctx.reference("train")
     _, extractor = features(ctx, train[:0])
-    key = (ctx.dataset.name, dataset_fingerprint(ctx), split, len(heldout), extractor, k)
-    ref = _MEMO.get(key)
-    if ref is None:
-        ref = _Reference(features(ctx, train)[0], features(ctx, heldout)[0], k, device)
-        _MEMO[key] = ref
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
-    _MEMO.move_to_end(key)
+    ref = reference_side(ctx, ("memorization", split, len(heldout), extractor, k),
+                         lambda: _Reference(features(ctx, train)[0], features(ctx, heldout)[0], k, device))
     return ref, extractor
 
 
 def clear_memory() -> None:
     """Forget the memoised reference sides (tests use it to time or check a cold computation)."""
-    _MEMO.clear()
+    from ganbench.feature_space import clear_reference_sides
+    clear_reference_sides()
 
 
 class Memorization(FeatureSpaceMetric):
