@@ -44,9 +44,9 @@ reproduce: setup
 	$(BIN)/ganbench report --results-dir $(REPRO_RUNS) --out results/reproduce
 	@echo "reproduce: results/reproduce/report.md (also report.html, csv/, figures/)" >&2
 
-## Command 2: set up and run the test suite.
+## Command 2: set up and run the test suite, one worker per core (pytest-xdist; tests use one thread each).
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 ## Training-step throughput of the built-in architectures and the table of speed ratios (harness / hand-written,
 ## ganbench / reference DCGAN-64, bf16 / fp32, vectorised / sequential), printed last (pytest-benchmark; not
