@@ -499,13 +499,17 @@ class SeedGroupExecutor:
         if self.size == 1 or not (isinstance(fn, functools.partial) and fn.func is runner.execute and not fn.args):
             yield from self.inner.map(fn, specs)
             return
+        from ganbench import store
+        results_dir = fn.keywords.get("results_dir")
         groups: list[list[RunSpec]] = []
         for group in seed_groups(specs, self.size):
             if len(group) > 1 and self.host is not None:
                 from ganbench.vectorized import log_fallback, unsupported
                 reason = unsupported(self.host, group[0])
                 if reason:
-                    log_fallback(group[0].variant, reason)
+                    # said only when something will train: stored runs are read back either way
+                    if results_dir is None or not all(store.RunDir(results_dir, s.dirname).finished for s in group):
+                        log_fallback(group[0].variant, reason)
                     groups.extend([spec] for spec in group)
                     continue
             groups.append(group)

@@ -298,6 +298,19 @@ def test_unsupported_configurations_fall_back_with_one_logged_reason(tmp_path, h
     assert all("training" not in r for r in results)
 
 
+def test_a_sweep_of_stored_runs_says_nothing_about_falling_back(tmp_path, capsys):
+    from ganbench.testing import invoke_cli
+    args = ["run", "--arch", "mlp", "--loss", "hinge", "--technique", "ema", "--dataset", "ring8", "--seeds", "0,1",
+            "--budget", "steps=3", "--metric", "mode_coverage", "--quiet", "--threads", "1",
+            "--results-dir", str(tmp_path)]
+    vectorized._logged.clear()
+    code, _, err = invoke_cli(capsys, *args)
+    assert code == 0 and "falling back to solo runs for mlp-hinge+ema" in err
+    vectorized._logged.clear()  # a new process would say it again, if it had anything to train
+    code, _, err = invoke_cli(capsys, *args)
+    assert code == 0 and "falling back" not in err
+
+
 def test_structural_check_refuses_batchnorm_before_training(host):
     from ganbench.api import DataInfo
     from ganbench.training import Trainer
