@@ -100,3 +100,15 @@ def test_the_pytest_plugin_is_registered_through_an_entry_point():
     from importlib.metadata import entry_points
     eps = {ep.name: ep.value for ep in entry_points(group="pytest11")}
     assert eps.get("ganbench") == "ganbench.testing.pytest_plugin"
+
+
+def test_the_registrar_registers_every_kind_through_its_own_hook():
+    """One registration hook per kind of the kit's table, each a real hookspec, each registering only
+    its kind's classes."""
+    from ganbench import hookspecs
+    from ganbench.testing.common import KINDS, Registrar
+    hooks = {f"ganbench_register_{kind}" for kind in KINDS}
+    assert hooks <= set(vars(hookspecs)) and all(callable(getattr(Registrar, h)) for h in hooks)
+    host = make_host(ganbench_multi.WassersteinLP, TinyPoints)
+    assert host.losses.names() == ["multi_wgan_lp"] and host.datasets.names() == [TinyPoints.name]
+    assert host.architectures.names() == [] and host.report_formats.names() == []

@@ -54,29 +54,20 @@ class Registrar:
             if issubclass(cls, base):
                 registry.add(cls)
 
-    @hookimpl
-    def ganbench_register_architectures(self, registry):
-        self._add(registry, api.Architecture)
 
-    @hookimpl
-    def ganbench_register_losses(self, registry):
-        self._add(registry, api.Loss)
+def _registration_hook(registry_name: str, base: type[api.Plugin]):
+    """``ganbench_register_<registry_name>(registry)`` for :class:`Registrar`: registers its classes of ``base``."""
+    def register(self, registry):
+        self._add(registry, base)
+    register.__name__ = register.__qualname__ = f"ganbench_register_{registry_name}"
+    register.__doc__ = f"Register the given {base.__name__} classes."
+    return hookimpl(register)
 
-    @hookimpl
-    def ganbench_register_techniques(self, registry):
-        self._add(registry, api.Technique)
 
-    @hookimpl
-    def ganbench_register_datasets(self, registry):
-        self._add(registry, api.Dataset)
-
-    @hookimpl
-    def ganbench_register_metrics(self, registry):
-        self._add(registry, api.Metric)
-
-    @hookimpl
-    def ganbench_register_report_formats(self, registry):
-        self._add(registry, api.ReportFormat)
+# One registration hook per kind, from the same table the class checks against: a kind added to
+# KINDS is registered by the kit without another edit.
+for _registry_name, _base in KINDS.items():
+    setattr(Registrar, f"ganbench_register_{_registry_name}", _registration_hook(_registry_name, _base))
 
 
 def make_host(*plugins: object, name: str = "under_test"):
