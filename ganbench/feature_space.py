@@ -23,6 +23,9 @@ import torch
 from ganbench.api import DataInfo, EvaluationContext, Metric
 
 RAW = "raw"
+# Up to this many feature dimensions (the 2D mixtures) distance metrics find neighbours with scipy k-d
+# trees; above it (LeNet features) brute-force float64 distances are faster.
+KD_TREE_MAX_DIM = 8
 # What distance metrics compute from real data alone, per process; least recently used dropped first.
 _REFERENCE_SIDES: OrderedDict = OrderedDict()
 REFERENCE_SIDES_KEPT = 8

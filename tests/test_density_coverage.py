@@ -116,3 +116,13 @@ def test_agrees_with_the_authors_prdc_package(dim, n_real, n_fake, shift):
     assert ours["density"] == pytest.approx(ref["density"], abs=1e-6)
     assert ours["coverage"] == pytest.approx(ref["coverage"], abs=1e-6)
     assert 0.05 < ours["coverage"] < 0.999
+
+
+@pytest.mark.parametrize("dim", [2, 64])
+def test_balls_are_open_on_both_paths(dim):
+    """Generated samples that are the real ones: each ball holds its centre and its k - 1 nearer
+    neighbours, not the k-th neighbour on its boundary (the paper's open ball), so density is
+    exactly 1 and coverage 1, on the k-d tree path (2D) and the distance-matrix path (64D) alike."""
+    from ganbench_plugins.metrics.density_coverage import density_and_coverage
+    real = torch.randn(300, dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert density_and_coverage(real, None, real.clone(), 5) == {"density": 1.0, "coverage": 1.0}

@@ -75,7 +75,7 @@ import torch
 
 from ganbench import hookimpl
 from ganbench.api import MetricValue
-from ganbench.feature_space import FeatureSpaceMetric
+from ganbench.feature_space import KD_TREE_MAX_DIM, FeatureSpaceMetric
 
 ALPHA = 0.01
 WARN_ABOVE = 10.0          # percent; see the module docstring
@@ -87,7 +87,6 @@ KMEANS_FIT_MAX = 20_000
 KMEANS_SEED = 0
 CHUNK_ELEMENTS = 1 << 22   # distances held at once: 32 MB in float64
 TRAIN_BLOCK = 16_384       # training rows converted to float64 at a time
-KD_TREE_MAX_DIM = 8        # up to this many feature dimensions nearest neighbours come from k-d trees
 
 
 def kd_trees(train: torch.Tensor, bounds: list[int]) -> list | None:
