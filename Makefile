@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -44,9 +44,10 @@ reproduce: setup
 	$(BIN)/ganbench report --results-dir $(REPRO_RUNS) --out results/reproduce
 	@echo "reproduce: results/reproduce/report.md (also report.html, csv/, figures/)" >&2
 
-## Command 2: set up and run the test suite, one worker per core (pytest-xdist; tests use one thread each).
+## Command 2: set up and run the test suite, one worker per core (pytest-xdist; tests use one thread each;
+## loadgroup keeps the tests of one local Ray cluster on one worker).
 test: setup browser
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 ## Training-step throughput of the built-in architectures and the table of speed ratios (harness / hand-written,
 ## ganbench / reference DCGAN-64, bf16 / fp32, vectorised / sequential), printed last (pytest-benchmark; not

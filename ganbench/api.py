@@ -254,6 +254,18 @@ class Architecture(Plugin):
     # G and D are pure functions of their parameters and input (no buffers, no parametrizations),
     # runnable under torch.func.vmap: several seeds can train as one batched computation.
     vectorizable_seeds: ClassVar[bool] = False
+    # Where a self-attention block (Zhang et al., 2019) can go: the networks, of "generator" and
+    # "discriminator", whose built module has ``attention_slot``, an empty ``nn.Sequential`` that its
+    # forward applies to a [B, C, H, W] feature map, and ``attention_channels`` (that C, an int). The
+    # self_attention technique appends its block to each slot and skips architectures declaring
+    # none; one whose attention is built in (sagan) declares none, so no block is added twice.
+    attention_slots: ClassVar[tuple[str, ...]] = ()
+    # D's weights are torch parametrizations (spectral norm), recomputed from other tensors at each
+    # call: per-sample gradient machinery that reads plain layers (Opacus, for dp_sgd) cannot take them.
+    discriminator_parametrized: ClassVar[bool] = False
+    # D has a layer other than BatchNorm that mixes the samples of a batch (minibatch standard
+    # deviation): one sample's score depends on the others, so it has no per-sample gradient.
+    discriminator_minibatch_layer: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -291,6 +303,10 @@ class Loss(Plugin):
     # ``discriminator(x, labels)`` and draws from its ``rng``, and after_discriminator_step only touches
     # ``discriminator.parameters()`` elementwise: several seeds can train as one batched computation.
     vectorizable_seeds: ClassVar[bool] = False
+    # penalty() differentiates D's gradient with respect to its input (``create_graph=True``), so the
+    # D update back-propagates through a backward pass (WGAN-GP, DRAGAN, R1). Per-sample gradients
+    # collected by backward hooks (Opacus, for dp_sgd) cannot follow a double backward pass.
+    double_backward: ClassVar[bool] = False
 
     @classmethod
     def hparam_schema(cls) -> tuple[HParam, ...]:
@@ -385,7 +401,14 @@ class Technique(Plugin):
 
     Every hook has a do-nothing default, so a technique overrides only what it changes. Hooks are
     called in the order the techniques were given on the command line.
+
+    ``reports``: values the technique reports about a run (name -> one line saying what it is), which
+    :meth:`reported_values` returns at the end of training. The runner stores them in ``result.json``
+    under ``technique_values`` (each with its technique and that line) and the report shows each name
+    as a leaderboard column, unranked. Names share one namespace with the other techniques' values.
     """
+
+    reports: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], data: DataInfo) -> str | None:
@@ -409,6 +432,15 @@ class Technique(Plugin):
     def wrap_discriminator(self, discriminator: nn.Module, data: DataInfo) -> nn.Module:
         """E.g. spectral normalisation, PacGAN packing, minibatch features, several discriminators."""
         return discriminator
+
+    def wrap_discriminator_optimizer(self, optimizer: torch.optim.Optimizer, discriminator: nn.Module,
+                                     rng: torch.Generator, train_size: int) -> torch.optim.Optimizer:
+        """Return the optimiser D trains with: ``optimizer`` (the loss's :meth:`Loss.make_optimizer` over
+        D's parameters) or a wrapper of it (DP-SGD's per-sample clipping and noise). Called once, after
+        the networks are on their device; ``rng`` is the technique random stream (``ctx.rng``) and
+        ``train_size`` the number of samples in the train split. Its ``state_dict`` must be the wrapped
+        optimiser's, so checkpoints resume either way."""
+        return optimizer
 
     # -- every step --------------------------------------------------------------------------------
     def discriminator_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
@@ -443,6 +475,11 @@ class Technique(Plugin):
     def evaluation_generator(self, generator: nn.Module) -> nn.Module | None:
         """The generator to evaluate instead of the trained one (the EMA copy); ``None`` = unchanged."""
         return None
+
+    def reported_values(self) -> dict[str, float]:
+        """The values declared in ``reports`` (name -> number), as they stand at the end of training
+        (the privacy budget spent, say); read once per run, after the last step."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values needed to resume bit-identically (loaded with weights_only=True)."""

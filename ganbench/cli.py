@@ -90,6 +90,14 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--data-root", type=click.Path(file_okay=False), help="Where torchvision datasets live ($GANBENCH_DATA).")
 @click.option("--download", is_flag=True, help="Allow downloading torchvision datasets that are missing.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--ray-address", envvar="RAY_ADDRESS", metavar="HOST:PORT",
+              help="Ray cluster for --executor ray ($RAY_ADDRESS; default: start a local one).")
+@click.option("--cpus-per-run", type=click.FloatRange(0, min_open=True), default=None,
+              help="Ray: CPUs each run (or seed group) reserves, and its torch threads; default: the study's "
+                   "run.cpus_per_run, else 1.")
+@click.option("--gpus-per-run", type=click.FloatRange(0), default=None,
+              help="Ray: GPUs each run reserves; a fraction (0.25) packs small runs on one GPU; default: the "
+                   "study's run.gpus_per_run, else 0.")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=None,
               help="Local runs in parallel, one process each (threads per run default to cores / jobs); "
                    "default: the study's run.jobs, else 1.")
@@ -105,7 +113,7 @@ def cli(ctx: click.Context, disable, only):
 @click.pass_context
 def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, hparams, results_dir,
         device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
-        jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
+        ray_address, cpus_per_run, gpus_per_run, jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
     """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/.
 
     Every option, study key and hyperparameter is checked before the first run starts: a mistake
@@ -122,6 +130,9 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     if not (run_all or study or selection):
         raise UsageError("nothing to run: give --all, --study NAME, or --dataset with --arch/--loss")
     sweep.parse_vectorize_seeds(vectorize_seeds)  # refused now, not after the references are written
+    if executor != "ray" and (cpus_per_run is not None or gpus_per_run is not None):
+        raise UsageError("--cpus-per-run and --gpus-per-run are Ray resources: give them with --executor ray "
+                         "(locally, --jobs and --threads say how runs share this machine)")
     if executor == "ray":
         import importlib.util
         if importlib.util.find_spec("ray") is None:
@@ -146,14 +157,20 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     else:
         chosen = sweep.command_line_study(archs, losses, techniques, datasets, parsed_seeds or (0,),
                                           parsed_budget, metrics)
-    # jobs is how the sweep is executed, not part of any run: it never reaches a RunSpec.
+    # jobs and Ray resources say how the sweep is executed, not what a run is: they never reach a RunSpec.
     jobs = jobs or int(chosen.run.pop("jobs", 1))
     chosen.run.pop("jobs", None)
+    cpus_per_run = cpus_per_run or float(chosen.run.pop("cpus_per_run", 1))
+    gpus_per_run = gpus_per_run if gpus_per_run is not None else float(chosen.run.pop("gpus_per_run", 0))
+    for key in ("cpus_per_run", "gpus_per_run"):
+        chosen.run.pop(key, None)
+    if executor == "ray":
+        jobs = 1  # Ray places the runs; threads per run follow the CPUs each reserves
     overrides = {"hparams": dict(parse_hparam(h) for h in hparams), "budget": parsed_budget,
                  "device": device, "precision": precision, "channels_last": channels_last,
                  "compile": compile_, "threads": threads if threads else None, "eval_every": eval_every}
     if "threads" not in chosen.run and not threads:
-        overrides["threads"] = max(1, min((os.cpu_count() or 1) // jobs, 8))
+        overrides["threads"] = max(1, min(int(cpus_per_run) if executor == "ray" else (os.cpu_count() or 1) // jobs, 8))
     if "device" not in chosen.run and not device:
         overrides["device"] = "auto"
     plan = sweep.expand(chosen, host, overrides, max_runs=None if yes or dry_run else MAX_RUNS_WITHOUT_YES)
@@ -196,7 +213,8 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
 
     study_mod.write_record(chosen, results_dir, overrides)  # the claims a `reproduce` table is judged by
 
-    settings = sweep.Settings(results_dir=results_dir, jobs=jobs, executor=executor, vectorize_seeds=vectorize_seeds,
+    settings = sweep.Settings(results_dir=results_dir, jobs=jobs, executor=executor, ray_address=ray_address,
+                              cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, vectorize_seeds=vectorize_seeds,
                               retry_failed=retry_failed, show_progress=not (quiet or as_json), data_root=data_root,
                               download=download, plugin_selection={"disable": ctx.obj.get("disable", ()),
                                                                    "only": ctx.obj.get("only", ())})

@@ -76,7 +76,8 @@ class SweepProgress:
         elapsed = self.clock() - self.start
         done = self.done_seconds()
         trust = min(1.0, elapsed / PRIOR_SECONDS)
-        rate = trust * (done / elapsed if elapsed > 0 else 0.0) + (1.0 - trust) * self.jobs
+        # Nothing measurable done yet (runs too short to estimate, or none started): keep the prior.
+        rate = trust * (done / elapsed) + (1.0 - trust) * self.jobs if done > 0 and elapsed > 0 else self.jobs
         return max(0.0, self.total - done) / max(rate, 1e-9)
 
     # -- events -----------------------------------------------------------------------------------

@@ -482,6 +482,7 @@ class _Run:
             "peak_memory_bytes": peak, "memory_kind": kind,
             "params": {"generator": _count(trainer.G), "discriminator": _count(trainer.D)},
             "weights_hash": trainer.weights_hash(), "diverged_at": None, "error": None,
+            "technique_values": trainer.technique_values(),  # api.Technique.reports
         }
 
     def save_samples(self, ctx) -> None:

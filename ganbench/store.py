@@ -11,7 +11,8 @@ Layout of ``<results>/runs/<name>-<hash12>/`` (see ARCHITECTURE.md for every fie
 * ``samples/*.png`` sample grids
 * ``result.json``   written last: its presence means the run is over (completed, diverged or failed)
 * ``error.txt``     the traceback of a failed run
-* ``lock``          held (``flock``) by the process training the run; the kernel drops it if that process dies
+* ``lock``          held (``flock``) by the process training the run, whose "pid hostname" it holds; the
+                    kernel drops the lock if that process dies
 * ``*.corrupt-<time>``, ``*.attempt-<time>``, ``*.rejected-<time>``: records set aside, never read again
 
 ``<results>/references/real-<dataset>-<split>-<hash12>/`` holds ``spec.json`` and ``result.json`` of
@@ -30,6 +31,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -189,6 +191,9 @@ class RunDir:
         except BaseException:
             os.close(fd)
             raise
+        # Who holds it, for a person (or a test) looking at a run some worker of a cluster is training.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         return RunLock(fd)
 
     def set_aside(self, name: str, why: str) -> Path:

@@ -99,7 +99,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "budget": {},     # free keys: "default" or a dataset name -> budget string
     "hparams": {},    # free keys
     "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
-            "channels_last": bool, "compile": bool, "threads": int, "jobs": int},
+            "channels_last": bool, "compile": bool, "threads": int, "jobs": int,
+            "cpus_per_run": (int, float), "gpus_per_run": (int, float)},
     "claim": {"id": str, "claim": str, "source": str, "paper": str, "dataset": str, "metric": str, "test": str,
               "variant": str, "than": str, "among": (list, str)},
 }
@@ -358,6 +359,10 @@ def parse(text: str, source: str = "<string>") -> Study:
         if key in run and not (run[key] >= low and (high is None or run[key] <= high)):
             bounds = f">= {low}" + (f" and <= {high}" if high is not None else "")
             raise _fail(source, f"run.{key}", f"{run[key]} is out of range: a whole number {bounds}")
+    for key, smallest_ok in (("cpus_per_run", lambda v: v > 0), ("gpus_per_run", lambda v: v >= 0)):
+        if key in run and not smallest_ok(run[key]):
+            bound = "> 0" if key == "cpus_per_run" else ">= 0 (0.25 shares a GPU by four)"
+            raise _fail(source, f"run.{key}", f"{run[key]} is out of range: Ray resources of one run, a number {bound}")
     tables = raw.get("matrix", {})
     if isinstance(tables, dict):   # [matrix]: one table, the single matrix
         matrices = [_parse_matrix(source, "matrix", tables)]

@@ -9,8 +9,10 @@ returns the :class:`Summary` whose ``exit_code`` the command exits with. Executo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import os
 import sys
 from typing import Any, Callable, Iterable, Iterator
 
@@ -233,28 +235,110 @@ def _worker_run(fn: Callable[..., dict], spec: RunSpec) -> dict:
 
 
 class RayExecutor:
-    """Ships each spec to a Ray worker (``pip install ganbench[ray]``; ``ray.init`` honours $RAY_ADDRESS).
+    """Ships each spec (or seed group) to a Ray worker as one task (``pip install 'ganbench[ray]'``).
 
-    Workers load plugins from their own environment and write into ``results_dir``, which must be
-    on a file system every worker sees."""
+    ``address`` (or ``$RAY_ADDRESS``) joins an existing cluster; without one, ``ray.init`` starts a local
+    one on this machine, shut down again when the sweep ends. Every worker loads the plugins of its own
+    environment once and writes into the results directory, which must be on a file system all nodes
+    see; the per-run lock (``store.RunDir.lock``) keeps two workers off one run. A task whose worker dies
+    is retried by Ray (``max_retries``) on another worker and resumes from the run's last checkpoint.
+    Interrupting the sweep cancels the tasks still queued or running (their runs resume next time)."""
 
-    def __init__(self, num_gpus_per_run: float = 0.0):
+    def __init__(self, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0.0,
+                 plugin_selection: dict[str, Any] | None = None, progress=None, max_retries: int = 3):
         try:
             import ray
         except ImportError:
             raise UsageError("--executor ray needs Ray: pip install 'ganbench[ray]'") from None
         self.ray = ray
-        self.num_gpus = num_gpus_per_run
-        if not ray.is_initialized():
-            ray.init(log_to_driver=False)
+        self.cpus, self.gpus = float(cpus_per_run), float(gpus_per_run)
+        self.selection = dict(plugin_selection or {})
+        self.progress = progress
+        self.max_retries = int(max_retries)
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            from ganbench.errors import EnvironmentProblem
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            refused = _unreachable(address) if address else None
+            if refused:  # said at once: ray.init retries a closed port for minutes
+                raise EnvironmentProblem(f"cannot reach the Ray cluster at {address}: {refused}")
+            try:  # address=None: a new local cluster
+                ray.init(address=address or None, log_to_driver=False, include_dashboard=False,
+                         configure_logging=False)
+            except (ConnectionError, ray.exceptions.RayError) as exc:
+                where = f"the Ray cluster at {address}" if address else "a Ray cluster"
+                raise EnvironmentProblem(f"cannot reach {where}: {type(exc).__name__}: "
+                                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''} (a cluster "
+                                         f"with token authentication also needs RAY_AUTH_MODE=token and its token, "
+                                         f"see Ray's docs)") from None
 
-    def map(self, fn, specs):
-        remote = self.ray.remote(num_gpus=self.num_gpus)(fn)
-        refs = {remote.remote(spec): spec for spec in specs}
+    @property
+    def parallelism(self) -> int:
+        """How many runs the cluster holds at once with each run's resources (for the ETA)."""
+        total = self.ray.cluster_resources()
+        fits = [total.get("CPU", 1.0) / self.cpus] if self.cpus > 0 else []
+        if self.gpus > 0:
+            fits.append(total.get("GPU", 0.0) / self.gpus)
+        return max(1, int(min(fits))) if fits else 1
+
+    def map(self, fn: Callable[[RunSpec], dict], specs: list) -> Iterable[tuple[RunSpec, dict]]:
+        from ganbench import progress as progress_mod
+        ray = self.ray
+        task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.max_retries)(_ray_run)
+        queue = drainer = None
+        if self.progress is not None:
+            from ray.util.queue import Queue
+            queue = Queue(actor_options={"num_cpus": 0})
+            drainer = progress_mod.drain(queue, self.progress.receive)
+        refs = {task.remote(fn, spec, self.selection, queue): spec for spec in specs}
         pending = list(refs)
-        while pending:
-            done, pending = self.ray.wait(pending, num_returns=1)
-            yield refs[done[0]], self.ray.get(done[0])
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                item = refs[done[0]]
+                try:
+                    yield item, ray.get(done[0])
+                except ray.exceptions.RayError as exc:  # the worker died more often than Ray retries
+                    error = f"Ray task lost: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                    failed = {"status": "failed", "error": error}
+                    yield item, [dict(failed) for _ in item] if isinstance(item, list) else failed
+        except BaseException:
+            for ref in pending:   # queued and running tasks; a killed run resumes from its checkpoint
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if queue is not None:
+                queue.put(None)
+                drainer.join(timeout=5)
+                queue.shutdown()
+
+    def close(self) -> None:
+        if self.started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def _unreachable(address: str) -> str | None:
+    """Why nothing answers at a Ray ``HOST:PORT`` (or ``ray://HOST:PORT``) address, or ``None``
+    (also for the names Ray resolves itself, such as ``auto``)."""
+    import socket
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def _ray_run(fn: Callable[..., dict], spec, selection: dict[str, Any], queue=None):
+    """One Ray task: ``fn(spec)`` with this worker's plugin host (loaded once per worker process)."""
+    global _WORKER_HOST
+    from ganbench import progress
+    if _WORKER_HOST is None:
+        _worker_init(selection)
+    extra = {"progress": progress.QueueProgress(queue)} if queue is not None else {}
+    return fn(spec, host=_WORKER_HOST, **extra)
 
 
 def shared_map(executor, fn: Callable[..., dict | None], specs: list[RunSpec]) -> Iterable[tuple[RunSpec, dict]]:
@@ -330,6 +414,9 @@ class Settings:
     results_dir: str
     jobs: int = 1
     executor: str = "local"                  # local | ray
+    ray_address: str | None = None           # --ray-address; None: $RAY_ADDRESS, else a local cluster
+    cpus_per_run: float = 1                  # Ray resources of each task
+    gpus_per_run: float = 0.0
     vectorize_seeds: int | str | None = "auto"
     retry_failed: bool = False
     show_progress: bool = True
@@ -355,27 +442,49 @@ class Summary:
 def run(study_name: str, plan: Plan, refs: list[ReferenceSpec], host, settings: Settings) -> Summary:
     """Score ``refs``, then train and evaluate every run of ``plan`` not stored yet (stored ones are
     read back), logging on stderr; the summary of every run's outcome."""
-    import functools
-    import time
-
     from ganbench import store
-    from ganbench.progress import SweepProgress, format_duration
-    from ganbench.runner import execute, execute_reference
     results_dir, jobs = settings.results_dir, settings.jobs
-    for ref in refs:
-        # Seconds, not minutes: real data through the metrics, the row every table is read against.
-        done = execute_reference(ref, results_dir, host=host, data_root=settings.data_root, download=settings.download)
-        if done.get("metric_errors"):
-            log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
-    for line in not_reused(results_dir, plan.runs):
-        log(line)
     failures = stored_failures(results_dir, plan.runs)
     unfinished = [spec for spec in plan.runs if not store.RunDir(results_dir, spec.dirname).finished
                   or (settings.retry_failed and spec.dirname in failures)]
     if not unfinished:
         jobs = 1  # every run is stored: reading results back needs no worker processes
+    # Connected before anything is written: an unreachable cluster leaves the results directory as it was.
+    ray = RayExecutor(settings.ray_address, settings.cpus_per_run, settings.gpus_per_run,
+                      settings.plugin_selection) if settings.executor == "ray" and unfinished else None
+    # Ray's driver prints cluster events ("a worker died ...") on stdout, which carries only data.
+    with contextlib.redirect_stdout(sys.stderr) if ray is not None else contextlib.nullcontext():
+        try:
+            return _score_and_train(study_name, plan, refs, host, settings, jobs, unfinished, failures, ray)
+        finally:
+            if ray is not None:
+                ray.close()
+
+
+def _score_and_train(study_name: str, plan: Plan, refs: list[ReferenceSpec], host, settings: Settings, jobs: int,
+                     unfinished: list[RunSpec], failures: set[str], ray: RayExecutor | None) -> Summary:
+    from ganbench.runner import execute_reference
+    for ref in refs:
+        # Seconds, not minutes: real data through the metrics, the row every table is read against.
+        done = execute_reference(ref, settings.results_dir, host=host, data_root=settings.data_root,
+                                 download=settings.download)
+        if done.get("metric_errors"):
+            log(f"reference {ref.dirname}: metric errors {done['metric_errors']}")
+    for line in not_reused(settings.results_dir, plan.runs):
+        log(line)
+    return _train(study_name, plan, host, settings, jobs if ray is None else ray.parallelism, unfinished, failures, ray)
+
+
+def _train(study_name: str, plan: Plan, host, settings: Settings, jobs: int, unfinished: list[RunSpec],
+           failures: set[str], ray: RayExecutor | None) -> Summary:
+    import functools
+    import time
+
+    from ganbench.progress import SweepProgress, format_duration
+    from ganbench.runner import execute
+    results_dir = settings.results_dir
     failed_before = set() if settings.retry_failed else failures
-    parallel = settings.executor == "ray" or jobs > 1
+    parallel = ray is not None or jobs > 1
     show = settings.show_progress
     estimates: dict[str, float | None] = {spec.dirname: 0.0 for spec in plan.runs}
     log(f"study {study_name}: {len(plan.runs)} runs, {len(plan.skipped)} combinations skipped; "
@@ -391,13 +500,13 @@ def run(study_name: str, plan: Plan, refs: list[ReferenceSpec], host, settings: 
         if parallel:
             # Longest first, so that no long run starts last and leaves the other workers idle.
             runs.sort(key=lambda spec: -(estimates[spec.dirname] or 0.0))
-    bar = SweepProgress(estimates, jobs=jobs if settings.executor == "local" else 1, enabled=show,
-                        inner_bars=not parallel)
+    bar = SweepProgress(estimates, jobs=jobs, enabled=show, inner_bars=not parallel)
     fn = functools.partial(execute, results_dir=results_dir, data_root=settings.data_root,
                            download=settings.download, progress=None if parallel or not show else bar,
                            retry_failed=settings.retry_failed)
-    if settings.executor == "ray":
-        executor = RayExecutor()
+    if ray is not None:
+        executor = ray
+        ray.progress = bar if show else None
     elif jobs > 1:
         executor = ProcessExecutor(jobs, settings.plugin_selection, progress=bar if show else None)
     else:

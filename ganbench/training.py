@@ -150,6 +150,10 @@ class Trainer:
         self.latent_rng = make_generator(seed, "latent", self.device)
         self.technique_rng = make_generator(seed, "technique", self.device)
         self.penalty_rng = make_generator(seed, "penalty", self.device)
+        # Here, not where opt_d is made: a wrapper (DP-SGD's noise) draws from the technique stream.
+        for t in self.techniques:
+            self.opt_d = t.wrap_discriminator_optimizer(self.opt_d, self.D, self.technique_rng,
+                                                        int(self.train_x.shape[0]))
         self.batches_drawn = 0
         self.steps_done = 0
         self._epoch_order: tuple[int, torch.Tensor] | None = None
@@ -328,6 +332,14 @@ class Trainer:
         for t in self.techniques:
             G = t.evaluation_generator(G) or G
         return G
+
+    def technique_values(self) -> dict[str, dict[str, Any]]:
+        """What the techniques report (``Technique.reports``): name -> value, technique and doc."""
+        out: dict[str, dict[str, Any]] = {}
+        for t in self.techniques:
+            for name, value in t.reported_values().items():
+                out[name] = {"value": float(value), "technique": t.name, "doc": t.reports.get(name, "")}
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {

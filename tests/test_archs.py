@@ -68,6 +68,28 @@ class TestBigGAN(ArchitectureContract):
     hparams_override = {"z_dim": 12, "g_ch": 4, "d_ch": 4, "shared_dim": 4}
 
 
+class TestSAGAN(ArchitectureContract):
+    architecture_name = entry_point = "sagan"
+    data_infos = (MNIST, CIFAR)
+    hparams_override = {"z_dim": 8, "g_ch": 8, "d_ch": 8}
+
+    def test_gradients_reach_every_parameter(self, data_info, monkeypatch):
+        # The paper starts each attention gamma at 0, which makes the gradient of the block's own
+        # convolutions exactly zero until gamma has moved: check the plumbing with gamma moved.
+        from ganbench_plugins.archs._attention import SelfAttention
+        build = self.build
+
+        def build_with_gamma_moved(data, seed=0):
+            G, D = build(data, seed)
+            with torch.no_grad():
+                for block in (m for net in (G, D) for m in net.modules() if isinstance(m, SelfAttention)):
+                    block.gamma.fill_(0.5)
+            return G, D
+
+        monkeypatch.setattr(self, "build", build_with_gamma_moved)
+        super().test_gradients_reach_every_parameter(data_info)
+
+
 # ---------------------------------------------------------------------------------------------------
 
 UNSUPPORTED = {
@@ -79,6 +101,7 @@ UNSUPPORTED = {
     "infogan": [POINTS, DIGITS, CELEBA],
     "stylegan": [POINTS, DIGITS, CELEBA],
     "biggan": [POINTS, STACKED, DataInfo((3, 64, 64), num_classes=10)],
+    "sagan": [POINTS, DIGITS, DataInfo((3, 48, 48))],
 }
 
 
@@ -93,7 +116,7 @@ def test_unsupported_shapes_give_a_reason(name):
 def test_all_builtin_architectures_are_covered():
     tested = {cls.architecture_name for cls in ArchitectureContract.__subclasses__() if cls.__module__ == __name__}
     assert tested == set(UNSUPPORTED) == {"mlp", "dcgan", "sngan_resnet", "cgan", "sngan_projection",
-                                         "infogan", "stylegan", "biggan"}
+                                         "infogan", "stylegan", "biggan", "sagan"}
 
 
 def test_dcgan_64px_matches_the_reference_layout():

@@ -37,6 +37,15 @@ def test_eta_moves_to_the_observed_rate():
     assert late == pytest.approx(75.0 * 2000.0 / 125.0, rel=0.1)  # close to 4x per estimated second
 
 
+def test_eta_stays_finite_when_nothing_measurable_is_done():
+    """Runs too short for their timed step to register (estimates of 0 s) must not divide by ~0."""
+    clock = Clock()
+    sweep = progress.SweepProgress({"a": 0.0, "b": 0.0}, jobs=2, enabled=False, clock=clock)
+    clock.now = 10 * progress.PRIOR_SECONDS
+    sweep.report(["a"], 0.5)
+    assert sweep.remaining_seconds() <= sweep.total / sweep.jobs
+
+
 def test_finished_runs_count_nothing_and_unknown_estimates_count_the_mean():
     sweep = progress.SweepProgress({"stored": 0.0, "x": 10.0, "y": None}, jobs=1, enabled=False, clock=Clock())
     assert sweep.total == pytest.approx(20.0)

@@ -122,7 +122,7 @@ def test_every_builtin_technique_has_a_contract_test():
     tested = {cls.technique_name for cls in globals().values()
               if isinstance(cls, type) and issubclass(cls, TechniqueContract)
               and hasattr(cls, "technique_name")}
-    assert len(builtins) == 14 and builtins <= tested
+    assert len(builtins) == 16 and builtins <= tested
 
 
 # -- label smoothing ------------------------------------------------------------------------------
@@ -482,3 +482,75 @@ def test_techniques_compose_and_resume(stack, precision):
     resumed.step()
     resumed.step()
     assert TechniqueContract.fingerprint(resumed) == TechniqueContract.fingerprint(straight)
+
+
+# -- self-attention ---------------------------------------------------------------------------------
+# The contract's tiny architecture declares no attention slot, so self_attention would skip every
+# training check on it; the contract runs here on the same tiny networks with a slot in G and in D.
+
+from ganbench.contracts.technique import TinyGenerator  # noqa: E402  (used by this section only)
+
+
+class SlottedTinyGenerator(TinyGenerator):
+    """The contract's tiny G (images only) with a slot on its [B, C, H, W] output before tanh."""
+
+    def __init__(self, data: DataInfo, z_dim: int):
+        super().__init__(data, z_dim)
+        self.attention_slot, self.attention_channels = nn.Sequential(), data.shape[0]
+
+    def forward(self, z, y=None):
+        pre_tanh = self.net[:-1](z).view(z.shape[0], *self.shape)
+        return torch.tanh(self.attention_slot(pre_tanh))
+
+
+class SlottedTinyDiscriminator(TinyDiscriminator):
+    """The contract's tiny D (images only) with a slot on its conv's feature map."""
+
+    def __init__(self, data: DataInfo):
+        super().__init__(data)
+        self.attention_slot, self.attention_channels = nn.Sequential(), 4  # the trunk conv's width
+
+    def features(self, x, y=None):
+        conv, activation, flatten = self.trunk
+        return flatten(self.attention_slot(activation(conv(x))))
+
+
+class SlottedTinyArchitecture(TinyArchitecture):
+    """The contract's tiny architecture, declaring an attention slot in G and in D."""
+
+    name = "contract_tiny_slotted"
+    attention_slots = ("generator", "discriminator")
+
+    def build(self, data, hparams):
+        return SlottedTinyGenerator(data, int(hparams["z_dim"])), SlottedTinyDiscriminator(data)
+
+
+class TestSelfAttention(TechniqueContract):
+    technique_name = "self_attention"
+
+    @classmethod
+    def _supported_or_skip(cls, technique):
+        assert technique.supports(SlottedTinyArchitecture, TinyBCELoss, cls.data_info) is None
+
+    @classmethod
+    def make_trainer(cls, technique=None, seed=None):
+        technique = technique or cls.technique_class()
+        hparams = merged_hparams(SlottedTinyArchitecture, TinyBCELoss, technique, cls.hparams_override)
+        return Trainer(SlottedTinyArchitecture(), TinyBCELoss(hparams), [technique(hparams)], cls.data_info,
+                       make_train_data(cls.data_info), None, hparams, cls.seed if seed is None else seed)
+
+    def test_the_contract_trains_the_inserted_blocks(self):
+        from ganbench_plugins.archs._attention import SelfAttention
+        trainer = self.make_trainer()
+        blocks = [m for net in (trainer.G, trainer.D) for m in net.modules() if isinstance(m, SelfAttention)]
+        assert len(blocks) == 2
+        trainer.step()
+        assert all(block.gamma.item() != 0 for block in blocks)  # in the optimisers, and trained
+
+
+# -- dp_sgd -----------------------------------------------------------------------------------------
+# The contract on the tiny networks (a conv and a linear layer: Opacus takes both); without Opacus
+# installed, supports() gives the install line and the training checks are skipped with it.
+
+class TestDPSGD(TechniqueContract):
+    technique_name = "dp_sgd"

@@ -25,6 +25,7 @@ TINY = {  # widths small enough for the whole product to run in a couple of minu
     "infogan": {"z_dim": 6, "fc": 16, "ngf": 4, "ndf": 4, "q_hidden": 8},
     "stylegan": {"z_dim": 8, "ch": 4, "d_ch": 4, "mapping_layers": 2},
     "biggan": {"z_dim": 12, "g_ch": 4, "d_ch": 4, "shared_dim": 4, "n_critic": 1},
+    "sagan": {"z_dim": 8, "g_ch": 4, "d_ch": 4, "n_critic": 1},
 }
 DATASETS = ("ring8", "mnist5k")  # points and labelled images: every architecture supports one of them
 

@@ -266,6 +266,32 @@ def flag_cells(table: Table, cols: list[MetricColumn | None], runs: list[Run], o
 
 
 # ---------------------------------------------------------------------------------------------------
+# Values the techniques report (api.Technique.reports): result.json's "technique_values", one column each
+
+def technique_value_names(runs: list[Run]) -> list[tuple[str, str]]:
+    """``(name, what it is)`` for every value a completed run's techniques reported, sorted by name."""
+    found: dict[str, str] = {}
+    for run in runs:
+        records = (run.result.get("technique_values") or {}) if run.ok else {}
+        for name, rec in records.items():
+            if isinstance(rec, dict):
+                found.setdefault(str(name), f"{rec.get('doc') or 'no description recorded'} "
+                                            f"(reported by {rec.get('technique') or '?'})")
+    return sorted(found.items())
+
+
+def technique_value_cell(runs: list[Run], name: str, seeds: int) -> Cell:
+    """Mean ± std of the value over completed runs that report it; a dash for rows whose techniques
+    do not, and ∞ where every run reports infinity (a privacy budget spent without noise)."""
+    values = [float(rec["value"]) for run in runs if run.ok
+              for rec in [(run.result.get("technique_values") or {}).get(name)]
+              if isinstance(rec, dict) and is_number(rec.get("value"))]
+    if values and all(v == math.inf for v in values):
+        return Cell("∞", math.inf)
+    return stat_cell(values, seeds) if values else Cell(agg.DASH)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Real-data reference rows
 
 def matching_references(references: list[Reference], dataset: str) -> list[Reference]:
@@ -419,8 +445,10 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
     selected_cols = ([Column("selected", f"{primary.label} selected on val", primary.higher_is_better, "stat"),
                       Column("selected_step", "selected at step", None, "number")] if has_selected else [])
     metric_cols = [Column(c.key, c.label, c.higher_is_better, "stat") for c in cols]
+    reported = technique_value_names(runs)
+    reported_cols = [Column(slug(f"technique-{name}"), name, None, "stat") for name, _ in reported]
     columns = ([Column("variant", "variant"), Column("seeds", "seeds", None, "number")]
-               + metric_cols[:1] + selected_cols + metric_cols[1:]
+               + metric_cols[:1] + selected_cols + metric_cols[1:] + reported_cols
                + [Column("train_images_per_second", "train img/s", True, "stat"),
                   Column("peak_memory", "peak memory" + (f" ({kinds[0]})" if len(kinds) == 1 else " (mixed kinds)"),
                          False if mem_ranked else None, "stat"),
@@ -438,6 +466,7 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
         if has_selected:
             cells += [stat_cell(selected_values(row.runs, primary), seeds), selected_steps(row.runs)]
         cells += metric_cells[1:]
+        cells += [technique_value_cell(row.runs, name, seeds) for name, _ in reported]
         cells.append(stat_cell([(r.result.get("throughput") or {}).get("train_images_per_second") for r in done],
                                seeds))
         mem = agg.summarize([r.result.get("peak_memory_bytes") for r in done])
@@ -455,7 +484,7 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
         ref_metric = [reference_cell(refs, c) for c in cols]
         ref_cells = [Cell(reference_label(refs)), Cell(agg.DASH)] + ref_metric[:1]
         ref_cells += [Cell(agg.DASH), Cell(agg.DASH)] if has_selected else []
-        ref_cells += ref_metric[1:] + [Cell(agg.DASH)] * 4 + [Cell("reference")]
+        ref_cells += ref_metric[1:] + [Cell(agg.DASH)] * (len(reported) + 4) + [Cell("reference")]
         reference = [ref_cells]
     notes = [
         f"One row per variant; cells are mean ± std over completed seeds. Sorted by "
@@ -470,6 +499,7 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
         notes.append(f"'{primary.label} selected on val': the generator of the evaluation with the best val "
                      f"{primary.protocol.name} (ties go to the later step), scored on the same split as the final "
                      "one; the leading column is the final generator. Ranking uses the final generator.")
+    notes += [f"{name}: {what}; not ranked." for name, what in reported]
     if not mem_ranked:
         notes.append("Peak memory mixes measurement kinds (" + ", ".join(kinds) + "): not ranked.")
     notes += undefined

@@ -151,6 +151,7 @@ class BigGAN(Architecture):
     conditional = True
     discriminator_features = True
     image_sides = tuple(GEOMETRY)
+    discriminator_parametrized = True  # spectral norm on D's layers
     defaults = {
         "batch_size": 64, "z_dim": 120, "lr_g": 5e-5, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.999,
         "n_critic": 2, "g_ch": 32, "d_ch": 16, "shared_dim": 128,

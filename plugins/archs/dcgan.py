@@ -39,11 +39,20 @@ class Generator(nn.Module):
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
+        # The declared attention slot (api.Architecture.attention_slots): empty, i.e. the identity,
+        # unless a technique fills it; it sees the half-side map that the last transposed conv reads.
+        self.attention_after, self.attention_channels = len(layers) - 1, width
+        self.attention_slot = nn.Sequential()
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+        h = z.view(z.shape[0], -1, 1, 1)
+        for i, layer in enumerate(self.net):
+            h = layer(h)
+            if i == self.attention_after:
+                h = self.attention_slot(h)
+        return h
 
 
 class Discriminator(nn.Module):
@@ -52,6 +61,9 @@ class Discriminator(nn.Module):
         base, n_down = GEOMETRY[side]
         # No BatchNorm on the first layer: the paper found it destabilised training on the input.
         layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        # The declared attention slot, on the half-side map of the first layer (empty: the identity).
+        self.attention_after, self.attention_channels = len(layers) - 1, ndf
+        self.attention_slot = nn.Sequential()
         width = ndf
         for _ in range(n_down - 1):
             layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
@@ -60,11 +72,19 @@ class Discriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, base, 1, 0, bias=False)
 
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i, layer in enumerate(self.body):
+            h = layer(h)
+            if i == self.attention_after:
+                h = self.attention_slot(h)
+        return h
+
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.body(x).flatten(1)
+        return self._body(x).flatten(1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(x)).view(-1)
+        return self.head(self._body(x)).view(-1)
 
 
 class DCGAN(Architecture):
@@ -85,6 +105,8 @@ class DCGAN(Architecture):
              "Deep Convolutional Generative Adversarial Networks. ICLR 2016.")
     conditional = False
     discriminator_features = True
+    # SAGAN's self-attention block may go on G's and D's half-side feature maps (self_attention technique).
+    attention_slots = ("generator", "discriminator")
     image_sides = tuple(GEOMETRY)
     defaults = {
         "batch_size": 128, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,

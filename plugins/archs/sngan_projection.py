@@ -104,6 +104,7 @@ class SNGANProjection(Architecture):
     conditional = True
     discriminator_features = True
     image_sides = tuple(GEOMETRY)
+    discriminator_parametrized = True  # spectral norm on D's layers
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9,
         "n_critic": 5, "g_ch": 16, "d_ch": 16,

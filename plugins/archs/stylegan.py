@@ -165,6 +165,7 @@ class StyleGAN(Architecture):
     conditional = False
     discriminator_features = True
     image_sides = tuple(GEOMETRY)
+    discriminator_minibatch_layer = True  # minibatch standard deviation before D's last block
     defaults = {
         "batch_size": 64, "z_dim": 128, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99,
         "n_critic": 1, "ch": 32, "d_ch": 32, "mapping_layers": 8, "mixing_prob": 0.9,

@@ -21,6 +21,7 @@ class DRAGAN(NonSaturating):
     """
 
     name = "dragan"
+    double_backward = True  # the penalty differentiates D's input gradient
     paper = ("Kodali, Abernethy, Hays, Kira (2017). On Convergence and Stability of GANs. "
              "arXiv:1705.07215.")
     defaults = {"gp_lambda": 10.0, "dragan_c": 0.5}

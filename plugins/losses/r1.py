@@ -17,6 +17,7 @@ class R1(NonSaturating):
     """
 
     name = "r1"
+    double_backward = True  # the penalty differentiates D's input gradient
     paper = ("Mescheder, Geiger, Nowozin (2018). Which Training Methods for GANs do actually Converge? "
              "ICML 2018.")
     defaults = {"r1_gamma": 10.0}

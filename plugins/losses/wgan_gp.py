@@ -21,6 +21,7 @@ class WGANGP(Loss):
     vectorizable_seeds = True
 
     name = "wgan_gp"
+    double_backward = True  # the penalty differentiates D's input gradient
     paper = ("Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville (2017). Improved Training of Wasserstein "
              "GANs. NeurIPS 2017.")
     defaults = {"n_critic": 5, "gp_lambda": 10.0, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}

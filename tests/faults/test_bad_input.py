@@ -93,6 +93,8 @@ CLI_CASES = {
                                    "plugin 'mlp' is both disabled"),
     "size: 100000 seeds": ([], ["--seeds", "0-99999"], "more than 5000 runs; give --yes"),
     "vectorize-seeds: abc": ([], ["--vectorize-seeds", "abc"], "invalid --vectorize-seeds 'abc'"),
+    "ray: resources without Ray": ([], ["--cpus-per-run", "2"], "--cpus-per-run and --gpus-per-run are Ray resources"),
+    "ray: cpus-per-run 0": ([], ["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run"),
     # item 12: messages that misled
     "names: unknown loss": ([], ["--loss", "nosuch"], "unknown loss 'nosuch'; valid: dragan,"),
     "held: unknown technique": ([], ["--technique", "nosuch"], "unknown technique 'nosuch'"),
@@ -161,6 +163,9 @@ STUDY_CASES = {
     "run: evaluations = 0": (STUDY + "[run]\nevaluations = 0\n", "run.evaluations: 0 is out of range"),
     "run: checkpoint_every = -5": (STUDY + "[run]\ncheckpoint_every = -5\n", "run.checkpoint_every: -5"),
     "run: jobs = 0": (STUDY + "[run]\njobs = 0\n", "run.jobs: 0 is out of range"),
+    "run: cpus_per_run = 0": (STUDY + "[run]\ncpus_per_run = 0\n", "run.cpus_per_run: 0 is out of range"),
+    "run: gpus_per_run = -0.5": (STUDY + "[run]\ngpus_per_run = -0.5\n", "run.gpus_per_run: -0.5 is out of range"),
+    "run: gpus_per_run = 'half'": (STUDY + '[run]\ngpus_per_run = "half"\n', "run.gpus_per_run: expected"),
     "study: tables = ['nosuch']": (_study(**{'name = "fuzz"': 'name = "fuzz"\ntables = ["nosuch"]'}),
                                    "{path}: study.tables: unknown key; valid: name, description"),
     "study: empty name": (_study(**{'"fuzz"': '""'}), "{path}: study.name: ''"),
