@@ -409,6 +409,11 @@ class Technique(Plugin):
     """
 
     reports: ClassVar[Mapping[str, str]] = {}
+    # The technique works unchanged when one run trains on several processes with
+    # DistributedDataParallel (``--ddp N``): its hooks only touch this rank's batch and weights, the
+    # same way on every rank (EMA of G). Techniques that clone D, read other batches or keep state a
+    # rank would see differently leave it False and are refused for --ddp runs.
+    ddp_compatible: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], data: DataInfo) -> str | None:

@@ -15,7 +15,7 @@ import click
 from ganbench import __version__
 from ganbench.errors import ExitCode, GanbenchError, UsageError, environment_problem
 from ganbench.preflight import MAX_RUNS_WITHOUT_YES
-from ganbench.spec import MAX_THREADS
+from ganbench.spec import MAX_DDP, MAX_THREADS
 
 
 def _host(ctx: click.Context, strict: bool = True):
@@ -98,6 +98,9 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--gpus-per-run", type=click.FloatRange(0), default=None,
               help="Ray: GPUs each run reserves; a fraction (0.25) packs small runs on one GPU; default: the "
                    "study's run.gpus_per_run, else 0.")
+@click.option("--ddp", type=click.IntRange(1, MAX_DDP), default=None, metavar="N",
+              help="Train each run on N processes with DistributedDataParallel (gloo on the CPU, NCCL on GPUs; "
+                   "global batch = batch_size x N; recorded, results depend on it).")
 @click.option("-j", "--jobs", type=click.IntRange(1), default=None,
               help="Local runs in parallel, one process each (threads per run default to cores / jobs); "
                    "default: the study's run.jobs, else 1.")
@@ -113,7 +116,7 @@ def cli(ctx: click.Context, disable, only):
 @click.pass_context
 def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, hparams, results_dir,
         device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
-        ray_address, cpus_per_run, gpus_per_run, jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
+        ray_address, cpus_per_run, gpus_per_run, ddp, jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
     """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/.
 
     Every option, study key and hyperparameter is checked before the first run starts: a mistake
@@ -168,9 +171,12 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         jobs = 1  # Ray places the runs; threads per run follow the CPUs each reserves
     overrides = {"hparams": dict(parse_hparam(h) for h in hparams), "budget": parsed_budget,
                  "device": device, "precision": precision, "channels_last": channels_last,
-                 "compile": compile_, "threads": threads if threads else None, "eval_every": eval_every}
+                 "compile": compile_, "threads": threads if threads else None, "eval_every": eval_every,
+                 "ddp": ddp}
+    processes = ddp or int(chosen.run.get("ddp", 1))   # per run: its ranks share the run's cores
     if "threads" not in chosen.run and not threads:
-        overrides["threads"] = max(1, min(int(cpus_per_run) if executor == "ray" else (os.cpu_count() or 1) // jobs, 8))
+        overrides["threads"] = max(1, min(int(cpus_per_run) if executor == "ray"
+                                          else (os.cpu_count() or 1) // (jobs * processes), 8))
     if "device" not in chosen.run and not device:
         overrides["device"] = "auto"
     plan = sweep.expand(chosen, host, overrides, max_runs=None if yes or dry_run else MAX_RUNS_WITHOUT_YES)

@@ -73,18 +73,46 @@ def incompatibility(host, spec: RunSpec) -> str | None:
         reason = host.techniques.get(name).supports(arch, loss, data)
         if reason:
             return f"{name}: {reason}"
+    return ddp_incompatibility(host, spec) if spec.ddp > 1 else None
+
+
+def ddp_incompatibility(host, spec: RunSpec) -> str | None:
+    """Why ``spec`` cannot train on ``spec.ddp`` processes (``None`` if it can), from declarations."""
+    arch, loss = host.architectures.get(spec.arch), host.losses.get(spec.loss)
+    if loss.double_backward:
+        return f"--ddp: {loss.name}'s gradient penalty differentiates through a backward pass, not tested under DDP"
+    if arch.auxiliary_head:
+        return f"--ddp: {arch.name}'s auxiliary head trains D inside G's update, which DDP does not all-reduce"
+    for name in spec.techniques:
+        if not host.techniques.get(name).ddp_compatible:
+            return f"--ddp: technique {name} does not declare ddp_compatible"
+    if spec.budget.kind in ("seconds", "flops"):
+        return f"--ddp: a {spec.budget.kind} budget is measured per process; give steps or kimg"
+    if spec.compile:
+        return "--ddp: --compile is not combined with DDP here"
+    if resolve_device(spec.device) == "mps":
+        return "--ddp: no DDP backend for MPS"
     return None
 
 
-def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = None, download: bool = False):
+def ddp_backend(device: str) -> str:
+    """NCCL between GPUs, gloo between CPU processes (``torch.distributed``'s own advice)."""
+    return "nccl" if resolve_device(device).startswith("cuda") else "gloo"
+
+
+def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = None, download: bool = False,
+                  ddp_rank: int | None = None, device: str | None = None):
+    """``(dataset, Trainer)``; ``ddp_rank``: this process's rank of a ``spec.ddp``-process run (``None``:
+    a one-process trainer, also for a DDP run's throwaway measurement step)."""
     dataset = host.datasets.get(spec.dataset)(root=data_root, download=download)
     train_x, train_y = dataset.load("train")
     arch = host.architectures.get(spec.arch)()
     loss = host.losses.get(spec.loss)(hparams)
     techniques = [host.techniques.get(n)(hparams) for n in spec.techniques]
+    ddp = {"ddp_rank": ddp_rank, "ddp_world": spec.ddp} if ddp_rank is not None else {}
     trainer = Trainer(arch, loss, techniques, dataset.info, train_x, train_y, hparams, spec.seed,
-                      device=resolve_device(spec.device), precision=spec.precision,
-                      channels_last=spec.channels_last, compile=spec.compile)
+                      device=device or resolve_device(spec.device), precision=spec.precision,
+                      channels_last=spec.channels_last, compile=spec.compile, **ddp)
     return dataset, trainer
 
 
@@ -240,14 +268,18 @@ def _sync(device: str) -> None:
 class _Run:
     """The mutable state of one execution; lives only inside :func:`execute`."""
 
-    def __init__(self, spec: RunSpec, results_dir: Path, host, data_root, download, progress):
+    def __init__(self, spec: RunSpec, results_dir: Path, host, data_root, download, progress,
+                 rank: int | None = None, device: str | None = None):
         self.spec = spec
         self.rd = store.RunDir(results_dir, spec.dirname)
         self.host = host
         self.data_root = data_root
         self.download = download
         self.progress = progress
-        self.device = resolve_device(spec.device)
+        # Under --ddp every rank trains; only rank 0 evaluates and writes the run directory.
+        self.rank = rank
+        self.writes = not rank
+        self.device = device or resolve_device(spec.device)
         self.hparams = resolve_hparams(host, spec)
         self.train_seconds = 0.0
         self.timed_images = 0
@@ -383,17 +415,21 @@ class _Run:
         spec, rd = self.spec, self.rd
         torch.set_num_threads(spec.threads)
         _reset_peak_memory(self.device)
-        make = lambda: build_trainer(self.host, spec, self.hparams, self.data_root, self.download)  # noqa: E731
-        self.dataset, self.trainer = make()
+        make = lambda rank=None: build_trainer(self.host, spec, self.hparams, self.data_root,  # noqa: E731
+                                               self.download, ddp_rank=rank, device=self.device)
+        self.dataset, self.trainer = make(self.rank)
         trainer = self.trainer
         # FlopCounterMode does not run on MPS: there only the images of a step are measured.
+        # (On a one-process trainer, even under --ddp: a measurement must not join the ranks' collectives.)
         cost = self.cached_step_cost(lambda: measure_step(lambda: make()[1], count_flops=spec.device != "mps"))
         self.flops_per_step = cost["flops"] or None
         # For kimg budgets this is an estimate (evaluation spacing, progress bar): the loop stops on the
         # trainer's own count of images shown, the one counter that budgets, img/s and result.json read.
         self.max_steps = steps_for_budget(spec, cost["images"], self.flops_per_step)
         target_images = spec.budget.value * 1000 if spec.budget.kind == "kimg" else None
-        resumed = self.try_resume()
+        resumed = self.try_resume() if self.writes else False
+        if spec.ddp > 1:
+            resumed = self.follow_rank_zero(resumed)
         planned = self.max_steps or 10_000
         if spec.eval_every:
             due = lambda step, every=spec.eval_every: step % every == 0  # noqa: E731
@@ -403,7 +439,7 @@ class _Run:
             points = evaluation_steps(planned, spec.evaluations)
             due = points.__contains__
         checkpoint_due = (lambda step: step % spec.checkpoint_every == 0) if spec.checkpoint_every else due
-        if not resumed:
+        if not resumed and self.writes:
             notify(self.host, "ganbench_run_start", spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))
 
         bar = self.progress(total=self.max_steps, initial=trainer.steps_done, desc=spec.name, runs=[spec.dirname]) \
@@ -432,13 +468,17 @@ class _Run:
                 self.timed_images += trainer.images_shown - images_before
             if bar:
                 bar.update(1)
-            if step % LOG_EVERY == 0 or step == self.max_steps:
+            if (step % LOG_EVERY == 0 or step == self.max_steps) and self.writes:
                 if bool(pending_bad):
                     raise Diverged(step)
                 store.append_jsonl(rd.file(store.STATS), {
                     "step": step, "kimg": trainer.images_shown / 1000, "loss_d": float(last["loss_d"]),
                     "loss_g": float(last["loss_g"]), "time": round(self.train_seconds, 3),
                     "images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None})
+            if not self.writes:
+                if bool(pending_bad) and step % LOG_EVERY == 0:
+                    raise Diverged(step)   # the losses are averaged over ranks: rank 0 stops here too
+                continue
             if due(step) and spec.metrics:
                 values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "val")
                 self.log_metrics(values, "val", step)
@@ -452,7 +492,21 @@ class _Run:
             bar.close()
         if bool(pending_bad):
             raise Diverged(trainer.steps_done)
-        return self.finish()
+        return self.finish() if self.writes else {"status": "completed", "steps": trainer.steps_done}
+
+    def follow_rank_zero(self, resumed: bool) -> bool:
+        """Under --ddp: every rank continues from the checkpoint rank 0 resumed from, if any. The
+        broadcast also orders it: rank 0 has decided (and set aside a foreign checkpoint) before any
+        other rank reads the file."""
+        import torch.distributed as dist
+        flag = torch.tensor([int(resumed)], device=self.device)
+        dist.broadcast(flag, src=0)
+        if self.writes or not flag.item():
+            return bool(flag.item())
+        state = store.torch_load(self.rd.file(store.CHECKPOINT))
+        self.trainer.load_state_dict(state["trainer"])
+        self.max_steps = state["max_steps"]
+        return True
 
     def finish(self) -> dict[str, Any]:
         trainer, rd = self.trainer, self.rd
@@ -529,9 +583,12 @@ def spec_record(spec: RunSpec, host, hparams: dict) -> dict[str, Any]:
     d = spec.to_dict()
     d["hparams"] = dict(sorted(hparams.items()))
     d["device"] = resolve_device(spec.device)
-    return {"schema": store.SCHEMA, "name": spec.name, "hash": spec.content_hash(), "variant": spec.variant,
-            "spec": d, "overrides": dict(sorted(spec.hparams.items())), "versions": provenance.versions(host),
-            "env": provenance.environment(resolve_device(spec.device))}
+    record = {"schema": store.SCHEMA, "name": spec.name, "hash": spec.content_hash(), "variant": spec.variant,
+              "spec": d, "overrides": dict(sorted(spec.hparams.items())), "versions": provenance.versions(host),
+              "env": provenance.environment(resolve_device(spec.device))}
+    if spec.ddp > 1:  # the processes (spec.ddp) and how they talk
+        record["ddp"] = {"processes": spec.ddp, "backend": ddp_backend(spec.device)}
+    return record
 
 
 RETRYABLE = ("failed", "diverged")   # the statuses --retry-failed trains again
@@ -628,22 +685,79 @@ def _execute_locked(spec: RunSpec, rd: store.RunDir, results_dir, host, data_roo
                     progress) -> dict[str, Any]:
     prepare_process()  # a per-process one-off (torch.optim's first import), not this run's cost
     started = time.perf_counter()
-    run = _Run(spec, Path(results_dir), host, data_root, download, progress)
     if not rd.file(store.SPEC).exists():
-        store.atomic_write_json(rd.file(store.SPEC), spec_record(spec, host, run.hparams))
-    try:
-        result = run.train()
-    except Diverged as exc:
-        result = {"status": "diverged", "diverged_at": int(exc.args[0]),
-                  "steps": int(exc.args[0]), "error": f"non-finite loss by step {exc.args[0]}"}
-    except Exception as exc:  # a plugin's failure is recorded, never allowed to end the sweep
-        store.atomic_write_bytes(rd.file("error.txt"), traceback.format_exc().encode())
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        result = {"status": "failed", "error": message, "diverged_at": None}
+        store.atomic_write_json(rd.file(store.SPEC), spec_record(spec, host, resolve_hparams(host, spec)))
+    if spec.ddp > 1:
+        result = _train_on_ranks(spec, results_dir, data_root, download)
+    else:
+        result = _train_recorded(_Run(spec, Path(results_dir), host, data_root, download, progress))
     result = {"schema": store.SCHEMA, **result, "wall_seconds": round(time.perf_counter() - started, 3)}
     store.atomic_write_json(rd.file(store.RESULT), result)
     notify(host, "ganbench_run_end", spec=store.read_json(rd.file(store.SPEC)), result=result, run_dir=str(rd.path))
     return result
+
+
+def _train_recorded(run: _Run) -> dict[str, Any]:
+    """``run.train()``'s result; a divergence or a plugin's failure becomes the result, never an
+    exception that ends the sweep."""
+    try:
+        return run.train()
+    except Diverged as exc:
+        return {"status": "diverged", "diverged_at": int(exc.args[0]),
+                "steps": int(exc.args[0]), "error": f"non-finite loss by step {exc.args[0]}"}
+    except Exception as exc:
+        if run.writes:
+            store.atomic_write_bytes(run.rd.file("error.txt"), traceback.format_exc().encode())
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return {"status": "failed", "error": message, "diverged_at": None}
+
+
+# ---------------------------------------------------------------------------------------------------
+# One run on several processes (--ddp N): torch's own launcher (what torchrun runs), one rank each.
+
+def _train_on_ranks(spec: RunSpec, results_dir, data_root, download) -> dict[str, Any]:
+    """Train ``spec`` on ``spec.ddp`` local processes with ``torch.distributed.launcher.elastic_launch``
+    (torchrun's engine, ``--standalone``); rank 0's result is the run's."""
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=spec.ddp, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+                          start_method="spawn", monitor_interval=0.2)
+    try:
+        results = elastic_launch(config, _rank_main)(spec.to_dict(), str(results_dir), data_root, download)
+    except ChildFailedError as exc:
+        first = next(iter(exc.failures.values()), None)
+        why = (first.message if first is not None and first.message else str(exc)).strip().splitlines()
+        return {"status": "failed", "error": f"--ddp {spec.ddp}: a rank failed: {why[0] if why else exc}",
+                "diverged_at": None}
+    except Exception as exc:  # the launcher itself (rendezvous, spawning): this run fails, not the sweep
+        return {"status": "failed", "error": f"--ddp {spec.ddp}: could not start the ranks: {_describe(exc)}",
+                "diverged_at": None}
+    return results[0]
+
+
+def _rank_main(spec_dict: dict, results_dir: str, data_root, download) -> dict[str, Any]:
+    """One rank of a --ddp run, in its own process (the launcher sets RANK, LOCAL_RANK, WORLD_SIZE)."""
+    import os
+
+    import torch.distributed as dist
+
+    from ganbench import plugins
+    spec = RunSpec.from_dict(spec_dict)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    device = resolve_device(spec.device)
+    if device == "cuda":
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(ddp_backend(spec.device))
+    try:
+        prepare_process()
+        run = _Run(spec, Path(results_dir), plugins.load(), data_root, download, None, rank=rank, device=device)
+        return _train_recorded(run)
+    finally:
+        dist.destroy_process_group()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # Far past any real run, and below where step counts overflow int64 and ETAs overflow float.
 MAX_BUDGET = {"steps": 1e15, "kimg": 1e15, "seconds": 1e15, "flops": 1e30}
 MAX_THREADS = 1024           # torch.set_num_threads takes a C int; far beyond any core count is a typo
+MAX_DDP = 64            # processes one --ddp run may use
 MAX_SEEDS = 100_000          # seeds in one list: a range like 0-99999999999 would exhaust memory
 MAX_SEED = 2 ** 32 - 1       # a seed names the run directory, which must stay a valid file name
 
@@ -76,6 +77,7 @@ class RunSpec:
     channels_last: bool = False
     compile: bool = False
     threads: int = 1
+    ddp: int = 1                 # processes training this one run with DistributedDataParallel (--ddp)
     study: str = ""
     # {distribution: version} of the distributions providing the run's plugins (set by the sweep):
     # a plugin's new release is a new run, never a stored result of the old code.
@@ -113,6 +115,8 @@ class RunSpec:
         d.pop("study")
         if not d["plugin_versions"]:
             d.pop("plugin_versions")  # specs written before versions were recorded keep their names
+        if d["ddp"] == 1:
+            d.pop("ddp")              # a one-process run keeps the name it had before DDP existed
         canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -90,7 +90,7 @@ else:  # the same parser, before it joined the standard library
     import tomli as tomllib
 
 from ganbench.errors import UsageError
-from ganbench.spec import DEVICES, MAX_THREADS, PRECISIONS, Budget, parse_seeds
+from ganbench.spec import DEVICES, MAX_DDP, MAX_THREADS, PRECISIONS, Budget, parse_seeds
 
 SCHEMA: dict[str, dict[str, type | tuple]] = {
     "study": {"name": str, "description": str},
@@ -100,13 +100,13 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "hparams": {},    # free keys
     "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
             "channels_last": bool, "compile": bool, "threads": int, "jobs": int,
-            "cpus_per_run": (int, float), "gpus_per_run": (int, float)},
+            "cpus_per_run": (int, float), "gpus_per_run": (int, float), "ddp": int},
     "claim": {"id": str, "claim": str, "source": str, "paper": str, "dataset": str, "metric": str, "test": str,
               "variant": str, "than": str, "among": (list, str)},
 }
 # [run] whole numbers: (smallest, largest or None); RunSpec's comments say what each means
 RUN_RANGES = {"eval_every": (0, None), "evaluations": (1, None), "checkpoint_every": (0, None),
-              "threads": (1, MAX_THREADS), "jobs": (1, None)}
+              "threads": (1, MAX_THREADS), "jobs": (1, None), "ddp": (1, MAX_DDP)}
 ARRAY_SECTIONS = ("matrix", "claim")   # may be given as an array of tables, [[section]]
 MATRIX_FIELDS = ("archs", "losses", "techniques", "datasets", "seeds", "metrics")
 

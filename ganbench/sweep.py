@@ -391,7 +391,7 @@ def not_reused(results_dir, specs: Iterable[RunSpec]) -> list[str]:
         for other in sorted(rd.path.parent.glob(f"{spec.name}-*")):
             try:
                 record = store.read_json(other / store.SPEC)
-                stored = {**record["spec"], "hparams": record["overrides"]}  # the spec keeps overrides only
+                stored = {"ddp": 1, **record["spec"], "hparams": record["overrides"]}  # overrides only; ddp 1 if unrecorded
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if {k: v for k, v in stored.items() if k not in ignored} != wanted:

@@ -16,6 +16,15 @@ and multiplied by k there, so its average weight is unchanged while its cost (a 
 for R1 and gradient penalties) is paid once per k steps. Unlike the paper, the penalty is added to the
 step's D loss rather than taken as a separate optimiser step, and Adam's settings are not rescaled.
 
+One run on several processes (``--ddp N``, rank ``ddp_rank`` of ``ddp_world``): G and D are wrapped
+in ``DistributedDataParallel`` for the passes that train them (D's update, G's update) and used plain
+elsewhere (D scoring fakes for G's update, evaluation, checkpoints), so only the network being updated
+all-reduces its gradients. Each rank takes its own slice of a global batch of ``batch_size x N`` from
+the shared epoch order, and its latents and other random draws come from streams re-seeded every step
+from (seed, rank, step): the run is reproducible for a given N and resumes with nothing per rank to
+save. The step's losses are averaged over ranks, so every rank logs, and stops on a non-finite loss,
+the same way.
+
 Protocol option ``reuse_fake_for_generator`` (hparam, default ``False``): the generator update scores
 the fake batch of the last discriminator update instead of drawing a new one, as pytorch/examples'
 DCGAN does. It saves one generator forward per step but changes the run (fewer latent draws, one
@@ -106,8 +115,10 @@ class TrainerStepContext:
 class Trainer:
     def __init__(self, architecture: Architecture, loss: Loss, techniques: Sequence[Technique], data: DataInfo,
                  train_x: torch.Tensor, train_y: torch.Tensor | None, hparams: Mapping[str, Any], seed: int,
-                 device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False):
+                 device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 ddp_rank: int = 0, ddp_world: int = 1):
         self.hparams = dict(hparams)
+        self.rank, self.world = int(ddp_rank), int(ddp_world)
         self.architecture = architecture
         self.data = data
         self.seed = seed
@@ -142,7 +153,12 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
         self._scaling = self.scaler.is_enabled()
         self._g_forward = torch.compile(self.G) if compile else self.G
-        self._d_forward = torch.compile(self.D) if compile else self.D
+        self._d_plain = torch.compile(self.D) if compile else self.D
+        self._d_forward = self._d_plain       # the pass that updates D
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            self._g_forward = DistributedDataParallel(self.G)   # broadcasts rank 0's weights and buffers
+            self._d_forward = DistributedDataParallel(self.D)
 
         self.train_x = train_x.to(self.device)
         # Labels reach the networks only when the data has classes (ring/grid labels are mode ids).
@@ -162,18 +178,20 @@ class Trainer:
     def next_real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next batch of the epoch order. Order is a pure function of (seed, epoch): nothing to save."""
         n = self.train_x.shape[0]
-        per_epoch = max(n // self.batch_size, 1)
+        global_batch = self.batch_size * self.world          # this rank's slice of it, under --ddp
+        per_epoch = max(n // global_batch, 1)
         epoch, index = divmod(self.batches_drawn, per_epoch)
         if self._epoch_order is None or self._epoch_order[0] != epoch:
             gen = torch.Generator().manual_seed(derive_seed(self.seed, f"data:{epoch}"))
             self._epoch_order = (epoch, torch.randperm(n, generator=gen).to(self.device))
-        idx = self._epoch_order[1][index * self.batch_size:(index + 1) * self.batch_size]
+        start = index * global_batch + self.rank * self.batch_size
+        idx = self._epoch_order[1][start:start + self.batch_size]
         self.batches_drawn += 1
         return self.train_x[idx], None if self.train_y is None else self.train_y[idx]
 
     @property
     def images_shown(self) -> int:
-        return self.batches_drawn * self.batch_size
+        return self.batches_drawn * self.batch_size * self.world
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         gen = generator or self.latent_rng
@@ -205,9 +223,11 @@ class Trainer:
             x = t.discriminator_input(x, ctx)
         return x
 
-    def _score(self, D: nn.Module, x: torch.Tensor, labels, ctx: TrainerStepContext) -> torch.Tensor:
+    def _score(self, D: nn.Module, x: torch.Tensor, labels, ctx: TrainerStepContext,
+               updating: bool = False) -> torch.Tensor:
+        """D's scores of ``x``; ``updating``: in D's own update (the pass DDP all-reduces)."""
         x = self.discriminator_input(x, ctx)
-        forward = self._d_forward if D is self.D else D
+        forward = (self._d_forward if updating else self._d_plain) if D is self.D else D
         with self._autocast():
             # Losses and penalties run in fp32 whatever the network's precision.
             return forward(x, labels).float().reshape(-1)
@@ -235,8 +255,8 @@ class Trainer:
                 fake = self._generate(z, fake_labels)
         for t in self.techniques:
             fake = t.discriminator_fakes(fake, ctx)
-        real_scores = self._score(D, real, labels, ctx)
-        fake_scores = self._score(D, fake, fake_labels, ctx)
+        real_scores = self._score(D, real, labels, ctx, updating=True)
+        fake_scores = self._score(D, fake, fake_labels, ctx, updating=True)
         loss = self.loss.discriminator_loss(real_scores, fake_scores)
         penalty = self.penalty(D, real, fake, labels, step)
         if penalty is not None:
@@ -277,6 +297,8 @@ class Trainer:
         self.G.train()
         self.D.train()
         step = self.steps_done
+        if self.world > 1:
+            self._reseed_rank_streams(step)
         kept = None
         for i in range(self.n_critic):
             keep = self.reuse_fake_for_generator and i == self.n_critic - 1
@@ -324,7 +346,19 @@ class Trainer:
         for t in self.techniques:
             t.after_generator_step(ctx)
         self.steps_done += 1
+        if self.world > 1:
+            import torch.distributed as dist
+            losses = torch.stack([loss_d.float(), loss_g.detach().float()])
+            dist.all_reduce(losses)
+            loss_d, loss_g = losses / self.world
         return {"loss_d": loss_d, "loss_g": loss_g.detach()}
+
+    def _reseed_rank_streams(self, step: int) -> None:
+        """Under --ddp: this rank's draws for ``step`` from (seed, rank, step) (module docstring)."""
+        for name, gen in (("latent", self.latent_rng), ("technique", self.technique_rng),
+                          ("penalty", self.penalty_rng)):
+            gen.manual_seed(derive_seed(self.seed, f"{name}:rank{self.rank}:step{step}"))
+        torch.manual_seed(derive_seed(self.seed, f"global:rank{self.rank}:step{step}"))
 
     # -- evaluation and state ----------------------------------------------------------------------
     def evaluation_generator(self) -> nn.Module:

@@ -107,6 +107,8 @@ def unsupported(host, spec: RunSpec) -> str | None:
     loss = host.losses.get(spec.loss)
     if spec.techniques:
         return "techniques hook into every step of one trainer and are not vectorised"
+    if spec.ddp > 1:
+        return f"a --ddp {spec.ddp} run trains on processes of its own"
     device = runner.resolve_device(spec.device)
     if device != "cpu":
         return f"only the CPU path is vectorised and tested (device {device})"

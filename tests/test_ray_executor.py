@@ -79,9 +79,14 @@ threads = 1
     return path
 
 
+def _ctrl_c_reaches_it() -> None:
+    # pytest-xdist workers ignore SIGINT, and an ignored signal stays ignored across exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _ganbench(*args: str) -> subprocess.Popen:
     return subprocess.Popen([str(BIN / "ganbench"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=RAY_ENV)
+                            text=True, env=RAY_ENV, preexec_fn=_ctrl_c_reaches_it)
 
 
 def _results(results_dir: Path) -> dict[str, dict]:

@@ -30,6 +30,7 @@ class EMA(Technique):
              "Stability, and Variation. ICLR. / Yazıcı, Foo, Winkler, Yap, Piliouras, Chandrasekhar "
              "(2019). The Unusual Effectiveness of Averaging in GAN Training. ICLR.")
     defaults = {"ema_decay": 0.999}
+    ddp_compatible = True  # every rank averages the same all-reduced G weights
     hparam_docs = {
         "ema_decay": "decay of the moving average of G's weights (0.999)",
     }

@@ -1,0 +1,117 @@
+"""One run on several processes (``--ddp N``, gloo on the CPU): only rank 0 writes the run directory,
+a run killed mid-way resumes to the weights of an uninterrupted one, the spec records N and the
+backend, and what DDP cannot do is refused when the matrix is expanded, with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ganbench.cli import cli
+from ganbench.errors import ExitCode, UsageError
+
+BIN = Path(sys.executable).parent
+STEPS = 300
+BATCH = 64
+
+
+def _study(tmp_path: Path) -> Path:
+    path = tmp_path / "ddp.toml"
+    path.write_text(f"""
+[study]
+name = "ddp-check"
+[matrix]
+archs = ["mlp"]
+losses = ["nonsaturating"]
+techniques = ["ema"]
+datasets = ["ring8"]
+metrics = ["mode_coverage"]
+[budget]
+default = "steps={STEPS}"
+[hparams]
+batch_size = {BATCH}
+[run]
+ddp = 2
+threads = 1
+evaluations = 2
+checkpoint_every = 50
+""")
+    return path
+
+
+def _run(study: Path, out: Path) -> subprocess.Popen:
+    # its own session: the test kills the launcher and its rank processes together, as a crash would
+    return subprocess.Popen([str(BIN / "ganbench"), "run", "--study", str(study), "--results-dir", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _only_run(out: Path) -> Path:
+    [run] = list((out / "runs").iterdir())
+    return run
+
+
+def test_a_killed_ddp_run_resumes_to_the_uninterrupted_one_and_only_rank_zero_writes(tmp_path):
+    study = _study(tmp_path)
+    whole = _run(study, tmp_path / "whole")
+    _, err = whole.communicate(timeout=600)
+    assert whole.returncode == ExitCode.OK, err[-3000:]
+    reference = _only_run(tmp_path / "whole")
+    expected = json.loads((reference / "result.json").read_text())
+    record = json.loads((reference / "spec.json").read_text())
+    assert record["spec"]["ddp"] == 2 and record["ddp"] == {"processes": 2, "backend": "gloo"}
+    # the trainer counts the global batch: steps x batch_size x processes
+    assert expected["steps"] == STEPS and expected["images_shown"] == STEPS * BATCH * 2
+
+    out = tmp_path / "killed"
+    proc = _run(study, out)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("runs/*/checkpoint.pt")):
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    run = _only_run(out)
+    assert not (run / "result.json").exists(), "killed before the end"
+    again = _run(study, out)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == ExitCode.OK, err[-3000:]
+    result = json.loads((run / "result.json").read_text())
+    assert result["weights_hash"] == expected["weights_hash"]
+    assert {k: v["value"] for k, v in result["final"].items()} == {k: v["value"] for k, v in expected["final"].items()}
+    # the same files as the uninterrupted run, written once, by rank 0
+    assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in reference.iterdir())
+    steps = [json.loads(line)["step"] for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == STEPS
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--loss", "wgan_gp"], "--ddp: wgan_gp's gradient penalty"),
+    (["--loss", "nonsaturating", "--technique", "unrolled"], "--ddp: technique unrolled does not declare ddp_compatible"),
+    (["--loss", "nonsaturating", "--budget", "seconds=5"], "--ddp: a seconds budget is measured per process"),
+])
+def test_what_ddp_cannot_do_is_skipped_with_its_reason(tmp_path, args, reason):
+    res = CliRunner().invoke(cli, ["run", "--arch", "mlp", "--dataset", "ring8", "--ddp", "2", "--dry-run",
+                                   "--results-dir", str(tmp_path), *args])
+    assert isinstance(res.exception, UsageError) and "no compatible combination" in str(res.exception)
+    assert reason in res.output
+
+
+def test_a_ddp_run_is_its_own_run_and_a_one_process_run_keeps_its_name(tmp_path):
+    res = CliRunner().invoke(cli, ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8",
+                                   "--seeds", "0-1", "--dry-run", "--results-dir", str(tmp_path), "--ddp", "2"])
+    plain = CliRunner().invoke(cli, ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8",
+                                     "--seeds", "0-1", "--dry-run", "--results-dir", str(tmp_path)])
+    one = CliRunner().invoke(cli, ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8",
+                                   "--seeds", "0-1", "--dry-run", "--results-dir", str(tmp_path), "--ddp", "1"])
+    assert res.exit_code == plain.exit_code == one.exit_code == 0
+    names = lambda r: [line.split("\t")[0] for line in r.stdout.splitlines() if line.startswith("mlp")]  # noqa: E731
+    assert names(one) == names(plain) and set(names(res)).isdisjoint(names(plain))
