@@ -11,6 +11,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ganbench import hookimpl
 from ganbench.api import Architecture, DataInfo
+from ganbench_plugins.archs.sngan_resnet import DBlock
 
 # Image side -> (side of G's first feature map, number of up-blocks): CIFAR-style 4 -> 32, MNIST 7 -> 28.
 GEOMETRY = {28: (7, 2), 32: (4, 3)}
@@ -66,27 +67,9 @@ class GBlock(nn.Module):
         return h + self.shortcut(F.interpolate(x, scale_factor=2))
 
 
-class DBlock(nn.Module):
-    """Pre-activation residual block; ``first`` skips the ReLU on raw pixels and pools before the shortcut."""
-
-    def __init__(self, cin: int, cout: int, down: bool, first: bool = False):
-        super().__init__()
-        self.down, self.first = down, first
-        self.conv1 = _sn(nn.Conv2d(cin, cout, 3, 1, 1))
-        self.conv2 = _sn(nn.Conv2d(cout, cout, 3, 1, 1))
-        self.shortcut = _sn(nn.Conv2d(cin, cout, 1)) if (down or cin != cout) else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
-        if self.down:
-            h = F.avg_pool2d(h, 2)
-        s = x
-        if self.shortcut is not None:
-            s = self.shortcut(F.avg_pool2d(s, 2)) if self.first else self.shortcut(s)
-            if self.down and not self.first:
-                s = F.avg_pool2d(s, 2)
-        return h + s
+def _d_layer(module: nn.Module, gain: float = 1.0) -> nn.Module:
+    """D's layers for SNGAN's residual DBlock: orthogonal and spectrally normalised (no residual gain)."""
+    return _sn(module)
 
 
 class Generator(nn.Module):
@@ -116,8 +99,10 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, channels: int, ch: int, num_classes: int):
         super().__init__()
-        self.blocks = nn.Sequential(DBlock(channels, ch, down=True, first=True), DBlock(ch, ch, down=True),
-                                    DBlock(ch, ch, down=False), DBlock(ch, ch, down=False))
+        self.blocks = nn.Sequential(DBlock(channels, ch, down=True, first=True, layer=_d_layer),
+                                    DBlock(ch, ch, down=True, layer=_d_layer),
+                                    DBlock(ch, ch, down=False, layer=_d_layer),
+                                    DBlock(ch, ch, down=False, layer=_d_layer))
         self.linear = _sn(nn.Linear(ch, 1))
         self.embed = _sn(nn.Embedding(num_classes, ch))
 

@@ -12,6 +12,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ganbench import hookimpl
 from ganbench.api import Architecture, DataInfo
 from ganbench_plugins.archs._attention import SelfAttention
+from ganbench_plugins.archs.sngan_resnet import DBlock, GBlock
 
 # Image side -> (side of G's first feature map, number of up-blocks, number of D's down-blocks).
 # G doubles up to the image side; D halves down to 7 or 8 pixels, then adds one block at that size.
@@ -27,45 +28,6 @@ def _sn(module: nn.Module, gain: float = 1.0) -> nn.Module:
     return spectral_norm(module)
 
 
-class GBlock(nn.Module):
-    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3, plus an upsampled 1x1 shortcut."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
-        self.conv1 = _sn(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
-        self.conv2 = _sn(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
-        self.shortcut = _sn(nn.Conv2d(cin, cout, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2)
-        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2))
-
-
-class DBlock(nn.Module):
-    """Pre-activation residual block; ``first`` sees raw pixels (no ReLU on them) and pools its shortcut first."""
-
-    def __init__(self, cin: int, cout: int, down: bool, first: bool = False):
-        super().__init__()
-        self.down, self.first = down, first
-        self.conv1 = _sn(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
-        self.conv2 = _sn(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
-        self.shortcut = _sn(nn.Conv2d(cin, cout, 1)) if (down or cin != cout) else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
-        if self.down:
-            h = F.avg_pool2d(h, 2)
-        s = x
-        if self.shortcut is not None:
-            s = self.shortcut(F.avg_pool2d(s, 2)) if self.first else self.shortcut(s)
-            if self.down and not self.first:
-                s = F.avg_pool2d(s, 2)
-        return h + s
-
-
 class Generator(nn.Module):
     def __init__(self, z_dim: int, channels: int, side: int, ch: int):
         super().__init__()
@@ -74,7 +36,7 @@ class Generator(nn.Module):
         self.base, n_up, _ = GEOMETRY[side]
         self.ch = ch
         self.linear = _sn(nn.Linear(z_dim, self.base * self.base * ch))
-        blocks: list[nn.Module] = [GBlock(ch, ch) for _ in range(n_up)]
+        blocks: list[nn.Module] = [GBlock(ch, ch, layer=_sn) for _ in range(n_up)]
         # Attention on the half-side map: after the next-to-last up-block (see the class docstring).
         blocks.insert(n_up - 1, SelfAttention(ch))
         self.blocks = nn.Sequential(*blocks)
@@ -91,9 +53,9 @@ class Discriminator(nn.Module):
         super().__init__()
         _, _, n_down = GEOMETRY[side]
         # Attention on the half-side map too: right after the first (downsampling) block.
-        blocks: list[nn.Module] = [DBlock(channels, ch, down=True, first=True), SelfAttention(ch)]
-        blocks += [DBlock(ch, ch, down=True) for _ in range(n_down - 1)]
-        blocks.append(DBlock(ch, ch, down=False))
+        blocks: list[nn.Module] = [DBlock(channels, ch, down=True, first=True, layer=_sn), SelfAttention(ch)]
+        blocks += [DBlock(ch, ch, down=True, layer=_sn) for _ in range(n_down - 1)]
+        blocks.append(DBlock(ch, ch, down=False, layer=_sn))
         self.blocks = nn.Sequential(*blocks)
         self.linear = _sn(nn.Linear(ch, 1))
 

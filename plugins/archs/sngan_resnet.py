@@ -26,13 +26,21 @@ def xavier(module: nn.Module, gain: float = 1.0) -> nn.Module:
     return module
 
 
+def sn_xavier(module: nn.Module, gain: float = 1.0) -> nn.Module:
+    """SNGAN's discriminator layer: Glorot-uniform, then spectral norm."""
+    return spectral_norm(xavier(module, gain))
+
+
 class GBlock(nn.Module):
-    def __init__(self, cin: int, cout: int):
+    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3, plus an upsampled 1x1 shortcut. ``layer(module, gain)``
+    initialises (and may wrap) each conv: SNGAN's Glorot-uniform by default; SAGAN's spectral norm."""
+
+    def __init__(self, cin: int, cout: int, layer=xavier):
         super().__init__()
         self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
-        self.conv1 = xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
-        self.conv2 = xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
-        self.shortcut = xavier(nn.Conv2d(cin, cout, 1))
+        self.conv1 = layer(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
+        self.conv2 = layer(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
+        self.shortcut = layer(nn.Conv2d(cin, cout, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2)
@@ -43,12 +51,13 @@ class GBlock(nn.Module):
 class DBlock(nn.Module):
     """Pre-activation residual block; ``first`` is the paper's "optimized" block that sees raw pixels."""
 
-    def __init__(self, cin: int, cout: int, down: bool, first: bool = False):
+    def __init__(self, cin: int, cout: int, down: bool, first: bool = False, layer=sn_xavier):
         super().__init__()
         self.down, self.first = down, first
-        self.conv1 = spectral_norm(xavier(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5))
-        self.conv2 = spectral_norm(xavier(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5))
-        self.shortcut = spectral_norm(xavier(nn.Conv2d(cin, cout, 1))) if (down or cin != cout) else None
+        # layer(module, gain): SNGAN's spectrally normalised Glorot-uniform by default (SAGAN, BigGAN: theirs)
+        self.conv1 = layer(nn.Conv2d(cin, cout, 3, 1, 1), 2 ** 0.5)
+        self.conv2 = layer(nn.Conv2d(cout, cout, 3, 1, 1), 2 ** 0.5)
+        self.shortcut = layer(nn.Conv2d(cin, cout, 1)) if (down or cin != cout) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.first else F.relu(x)  # no ReLU on pixels: it would discard negative values
