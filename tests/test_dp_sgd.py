@@ -3,7 +3,6 @@ the refused combinations, the recorded (ε, δ), resuming, and the message witho
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganbench.testing.common import through_a_checkpoint
 from ganbench import plugins, runner
 from ganbench.contracts.technique import IMAGE_DATA, TinyArchitecture, TinyBCELoss, make_train_data
 from ganbench.spec import Budget, RunSpec
@@ -183,11 +183,9 @@ def test_state_round_trip_keeps_the_accountant(opacus):
         straight.step()
     first = make_trainer()
     first.step()
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
+    state = through_a_checkpoint(first.state_dict())
     resumed = make_trainer()
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.load_state_dict(state)
     for _ in range(3):
         resumed.step()
     assert reported(resumed) == reported(straight)

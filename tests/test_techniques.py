@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import io
 
 import pytest
 import torch
 from torch import nn
 
+from ganbench.testing.common import through_a_checkpoint
 from ganbench.api import DataInfo, Loss, Technique
 from ganbench.contracts.technique import (IMAGE_DATA, POINTS_DATA, TechniqueContract, TinyArchitecture,
                                           TinyBCELoss, TinyDiscriminator, make_train_data, merged_hparams)
@@ -474,11 +474,9 @@ def test_techniques_compose_and_resume(stack, precision):
         assert all(torch.isfinite(v).all() for v in losses.values())
     first = build()
     first.step()
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
+    state = through_a_checkpoint(first.state_dict())
     resumed = build()
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.load_state_dict(state)
     resumed.step()
     resumed.step()
     assert TechniqueContract.fingerprint(resumed) == TechniqueContract.fingerprint(straight)

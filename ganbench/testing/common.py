@@ -184,3 +184,14 @@ def invoke_cli(capsys, *args) -> tuple[int, str, str]:
         cli.main([str(a) for a in args])
     out = capsys.readouterr()
     return int(stopped.value.code or 0), out.out, out.err
+
+
+def through_a_checkpoint(state: dict) -> dict:
+    """``state`` saved and read back the way a run's checkpoint is (``torch.load(weights_only=True)``)."""
+    import io
+
+    import torch
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)

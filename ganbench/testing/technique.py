@@ -17,7 +17,6 @@ bit-identically from a state saved with ``torch.save`` and read back with ``weig
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from typing import Any, ClassVar, Mapping
 
@@ -26,7 +25,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ganbench.api import Architecture, DataInfo, Loss, Technique
-from ganbench.testing.common import PluginContract, expect
+from ganbench.testing.common import PluginContract, expect, through_a_checkpoint
 
 IMAGE_DATA = DataInfo(shape=(3, 8, 8), kind="image")
 POINTS_DATA = DataInfo(shape=(2,), kind="points")
@@ -220,10 +219,7 @@ class TechniqueContract(PluginContract):
         first = self.make_trainer(technique)
         first.step()
         first.step()
-        buffer = io.BytesIO()
-        torch.save(first.state_dict(), buffer)
-        buffer.seek(0)
-        state = torch.load(buffer, weights_only=True)
+        state = through_a_checkpoint(first.state_dict())
         resumed = self.make_trainer(technique, seed=self.seed + 1)  # everything must come from the state
         resumed.seed = self.seed  # the data order is a function of the seed, which a run stores in its spec
         resumed.load_state_dict(state)
