@@ -101,9 +101,10 @@ def ddp_backend(device: str) -> str:
 
 
 def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = None, download: bool = False,
-                  ddp_rank: int | None = None, device: str | None = None):
+                  ddp_rank: int | None = None, device: str | None = None, step_streams: bool | None = None):
     """``(dataset, Trainer)``; ``ddp_rank``: this process's rank of a ``spec.ddp``-process run (``None``:
-    a one-process trainer, also for a DDP run's throwaway measurement step)."""
+    a one-process trainer, also for a DDP run's throwaway measurement step); ``step_streams``: see
+    :class:`~ganbench.training.Trainer`."""
     dataset = host.datasets.get(spec.dataset)(root=data_root, download=download)
     train_x, train_y = dataset.load("train")
     arch = host.architectures.get(spec.arch)()
@@ -112,7 +113,7 @@ def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = No
     ddp = {"ddp_rank": ddp_rank, "ddp_world": spec.ddp} if ddp_rank is not None else {}
     trainer = Trainer(arch, loss, techniques, dataset.info, train_x, train_y, hparams, spec.seed,
                       device=device or resolve_device(spec.device), precision=spec.precision,
-                      channels_last=spec.channels_last, compile=spec.compile, **ddp)
+                      channels_last=spec.channels_last, compile=spec.compile, step_streams=step_streams, **ddp)
     return dataset, trainer
 
 

@@ -20,10 +20,12 @@ One run on several processes (``--ddp N``, rank ``ddp_rank`` of ``ddp_world``): 
 in ``DistributedDataParallel`` for the passes that train them (D's update, G's update) and used plain
 elsewhere (D scoring fakes for G's update, evaluation, checkpoints), so only the network being updated
 all-reduces its gradients. Each rank takes its own slice of a global batch of ``batch_size x N`` from
-the shared epoch order, and its latents and other random draws come from streams re-seeded every step
-from (seed, rank, step): the run is reproducible for a given N and resumes with nothing per rank to
-save. The step's losses are averaged over ranks, so every rank logs, and stops on a non-finite loss,
-the same way.
+the shared epoch order; its latents are its slice of the global batch's, drawn from a stream re-seeded
+every step from (seed, step), and its other random draws come from streams re-seeded from (seed, rank,
+step): the run is reproducible for a given N and resumes with nothing per rank to save, and N ranks at
+batch B see the data and latents of one process at batch N x B (DDP averages the ranks' gradients,
+which is the gradient of the global batch's mean loss). The step's losses are averaged over ranks, so
+every rank logs, and stops on a non-finite loss, the same way.
 
 Protocol option ``reuse_fake_for_generator`` (hparam, default ``False``): the generator update scores
 the fake batch of the last discriminator update instead of drawing a new one, as pytorch/examples'
@@ -116,9 +118,12 @@ class Trainer:
     def __init__(self, architecture: Architecture, loss: Loss, techniques: Sequence[Technique], data: DataInfo,
                  train_x: torch.Tensor, train_y: torch.Tensor | None, hparams: Mapping[str, Any], seed: int,
                  device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 ddp_rank: int = 0, ddp_world: int = 1):
+                 ddp_rank: int = 0, ddp_world: int = 1, step_streams: bool | None = None):
         self.hparams = dict(hparams)
         self.rank, self.world = int(ddp_rank), int(ddp_world)
+        # Streams re-seeded every step (module docstring): always under --ddp; a one-process trainer
+        # built with it draws the latents of an N-process run's global batch (tests/test_ddp.py).
+        self.step_streams = self.world > 1 if step_streams is None else bool(step_streams)
         self.architecture = architecture
         self.data = data
         self.seed = seed
@@ -195,13 +200,20 @@ class Trainer:
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         gen = generator or self.latent_rng
+        # Under --ddp every rank draws the whole global batch's latents from the shared step stream
+        # and keeps its slice, so N ranks at batch B see the latents of one process at batch N x B.
+        ranks = self.world if gen is self.latent_rng else 1
+        drawn = n * ranks
         if self.architecture.samples_latent:
-            z = self.G.sample_latent(n, gen, self.device)
+            z = self.G.sample_latent(drawn, gen, self.device)
         else:
-            z = torch.randn(n, self.z_dim, generator=gen, device=gen.device).to(self.device)
+            z = torch.randn(drawn, self.z_dim, generator=gen, device=gen.device).to(self.device)
         labels = None
         if self.conditional:
-            labels = torch.randint(self.data.num_classes, (n,), generator=gen, device=gen.device).to(self.device)
+            labels = torch.randint(self.data.num_classes, (drawn,), generator=gen, device=gen.device).to(self.device)
+        if ranks > 1:
+            mine = slice(self.rank * n, (self.rank + 1) * n)
+            z, labels = z[mine], None if labels is None else labels[mine]
         return z, labels
 
     def _autocast(self):
@@ -297,7 +309,7 @@ class Trainer:
         self.G.train()
         self.D.train()
         step = self.steps_done
-        if self.world > 1:
+        if self.step_streams:
             self._reseed_rank_streams(step)
         kept = None
         for i in range(self.n_critic):
@@ -354,9 +366,10 @@ class Trainer:
         return {"loss_d": loss_d, "loss_g": loss_g.detach()}
 
     def _reseed_rank_streams(self, step: int) -> None:
-        """Under --ddp: this rank's draws for ``step`` from (seed, rank, step) (module docstring)."""
-        for name, gen in (("latent", self.latent_rng), ("technique", self.technique_rng),
-                          ("penalty", self.penalty_rng)):
+        """Under --ddp: the draws for ``step``, from (seed, step) for the latents every rank slices and
+        from (seed, rank, step) for the rest (module docstring)."""
+        self.latent_rng.manual_seed(derive_seed(self.seed, f"latent:step{step}"))
+        for name, gen in (("technique", self.technique_rng), ("penalty", self.penalty_rng)):
             gen.manual_seed(derive_seed(self.seed, f"{name}:rank{self.rank}:step{step}"))
         torch.manual_seed(derive_seed(self.seed, f"global:rank{self.rank}:step{step}"))
 
