@@ -15,7 +15,8 @@ Conventions every plugin can rely on:
 * A discriminator maps ``(x, y)`` to raw scores (logits), shape ``[B]`` (``[B/m]`` behind PacGAN's
   packing: one score per pack of m samples; losses average, so that is exact). An architecture that
   declares ``discriminator_features`` has a discriminator with ``features(x, y) -> [B, F]`` (feature
-  matching needs it).
+  matching needs it). An architecture that declares ``encoder`` (BiGAN, ALI) has a discriminator of
+  pairs, ``D(x, z) -> [B]``, and a generator with ``encode(x, generator) -> z``.
 * ``y`` is an integer class tensor ``[B]`` for conditional architectures, ``None`` otherwise.
 * Randomness during training comes from the generators the core hands out (``ctx.rng`` for a
   technique, the ``rng`` argument of :meth:`Loss.penalty`), never the global torch RNG: each is one
@@ -266,6 +267,23 @@ class Architecture(Plugin):
     # D has a layer other than BatchNorm that mixes the samples of a batch (minibatch standard
     # deviation): one sample's score depends on the others, so it has no per-sample gradient.
     discriminator_minibatch_layer: ClassVar[bool] = False
+    # An inference network E beside G, and a discriminator of (x, z) pairs (BiGAN, ALI). E is a
+    # submodule of G reached through ``G.encode(x, generator) -> z [B, G.z_dim]`` (``generator``: the
+    # stream a stochastic encoder draws its noise from; ``None``: its deterministic code, the posterior
+    # mean), so E is trained by the generator optimiser and saved, hashed and averaged (EMA) with G.
+    # D is called ``D(x, z)``, on (x, E(x)) for real data and (G(z), z) for fakes; the second argument
+    # is a latent code, never labels (such an architecture is unconditional). G and E minimise the
+    # loss's discriminator loss with real and fake swapped (:mod:`ganbench.training`). Losses that
+    # differentiate D's input (``double_backward``) and techniques not declaring
+    # ``encoder_compatible`` are refused; metrics declaring ``needs_encoder`` apply only here.
+    encoder: ClassVar[bool] = False
+    # G and D change with the training progress (progressive growing: which resolution trains, and a
+    # fade-in's weight): the trainer calls :meth:`set_progress` before every step and before it hands
+    # out the generator to evaluate or sample. A kimg budget shorter than :meth:`images_until_final`
+    # is refused when the matrix is expanded (a run of another budget that stops short warns on
+    # stderr), and so are --ddp (layers not in use yet get no gradient) and flops budgets (one
+    # measured step does not price steps that grow).
+    follows_progress: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -288,6 +306,21 @@ class Architecture(Plugin):
     def build(self, data: DataInfo, hparams: Mapping[str, Any]) -> tuple[nn.Module, nn.Module]:
         """Return ``(generator, discriminator)``, freshly initialised from the global torch RNG."""
         raise NotImplementedError
+
+    def set_progress(self, generator: nn.Module, discriminator: nn.Module, images_shown: int) -> None:
+        """Only for ``follows_progress``: put the networks in their state after ``images_shown`` training
+        images (the trainer's count: batches drawn x batch size x processes). ``generator`` and
+        ``discriminator`` are as the trainer holds them, wrapped by techniques, or the generator it
+        evaluates (an EMA copy). The state must be a pure function of ``images_shown`` and the run's
+        hyperparameters, kept in the modules' buffers: a run resumed from a checkpoint then continues
+        bit-identically, and a saved generator (``best.pt``) keeps the state it was saved in."""
+
+    @classmethod
+    def images_until_final(cls, data: DataInfo, hparams: Mapping[str, Any]) -> int:
+        """Only for ``follows_progress``: the images shown from which on :meth:`set_progress` no longer
+        changes the networks (the end of the last fade-in). Raise ``ValueError`` with a one-line reason
+        when ``hparams`` cannot apply to ``data``: the combination is then skipped with it."""
+        return 0
 
 
 class Loss(Plugin):
@@ -414,6 +447,11 @@ class Technique(Plugin):
     # same way on every rank (EMA of G). Techniques that clone D, read other batches or keep state a
     # rank would see differently leave it False and are refused for --ddp runs.
     ddp_compatible: ClassVar[bool] = False
+    # The technique works unchanged with an architecture that declares ``encoder`` (D judges (x, z)
+    # pairs, E trains with G): it never transforms, replaces or replays what D sees, reads no D
+    # features and wraps no D forward (EMA, TTUR, spectral norm, historical averaging, unrolling).
+    # Techniques leaving it False are refused for such architectures when the matrix is expanded.
+    encoder_compatible: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], data: DataInfo) -> str | None:
@@ -453,9 +491,12 @@ class Technique(Plugin):
         Must be differentiable in ``x``: it is applied in the generator step too."""
         return x
 
-    def discriminator_fakes(self, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-        """Choose the fakes the discriminator trains on (experience replay)."""
-        return fake
+    def discriminator_fakes(self, fake: torch.Tensor, labels: torch.Tensor | None,
+                            ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Choose the fakes the discriminator trains on, and the class labels it scores them with
+        (``None`` for unconditional architectures): experience replay returns past fakes with the
+        labels they were generated for."""
+        return fake, labels
 
     def discriminator_extra_loss(self, ctx: StepContext) -> torch.Tensor | None:
         """A term added to the discriminator loss (historical averaging)."""
@@ -606,6 +647,19 @@ class EvaluationContext:
         """Real samples of ``split`` (``dataset.load`` memoised)."""
         raise NotImplementedError
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``E(x)``: the evaluated generator's encoder applied to samples ``x`` ``[n, *shape]`` (in the
+        dataset's coordinates), ``[n, z_dim]`` on the CPU, float32; a stochastic encoder gives its
+        posterior mean. Only for an architecture that declares ``encoder`` (what a metric declaring
+        ``needs_encoder`` is given); elsewhere it raises."""
+        raise NotImplementedError("this evaluation has no encoder (the architecture declares none)")
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``G(z)`` for latents ``z`` ``[n, z_dim]``, on the CPU as :meth:`sample` gives samples
+        (through :func:`ganbench.evaluation.to_metric_space`); with :meth:`encode`, a reconstruction
+        is ``decode(encode(x))``. Only where :meth:`encode` is."""
+        raise NotImplementedError("this evaluation has no encoder (the architecture declares none)")
+
 
 class Metric(Plugin):
     """Measures a generator. One plugin may report several values (FID, KID, IS, P/R in one pass).
@@ -622,11 +676,17 @@ class Metric(Plugin):
     * ``mode_collapse``: values shown in the mode-collapse table, in this column order.
     * ``counts_modes``: values that count the dataset's modes covered; a run ending below half of
       ``DataInfo.num_modes`` counts as collapsed in the stability table.
+
+    ``needs_encoder``: the metric reads the generator's encoder (:meth:`EvaluationContext.encode`,
+    :meth:`EvaluationContext.decode`), so it applies only to runs whose architecture declares
+    ``encoder``; elsewhere it is left out of the run (and a run whose named metrics all need one is
+    skipped with the reason), and the real-data reference row never computes it.
     """
 
     ranks: ClassVar[Mapping[str, int]] = {}
     mode_collapse: ClassVar[tuple[str, ...]] = ()
     counts_modes: ClassVar[tuple[str, ...]] = ()
+    needs_encoder: ClassVar[bool] = False
 
     @classmethod
     def declared(cls, value_name: str) -> dict[str, Any]:

@@ -39,6 +39,28 @@ def to_metric_space(x: torch.Tensor, data: DataInfo) -> torch.Tensor:
 
 
 SampleFn = Callable[[int, torch.Generator], "tuple[torch.Tensor, torch.Tensor | None]"]
+CodeFn = Callable[[torch.Tensor], torch.Tensor]
+
+ENCODE_CHUNK = 500  # samples per forward pass of E or G when a metric encodes or decodes a split
+
+
+def encoder_functions(generator, device, data: DataInfo) -> dict[str, CodeFn]:
+    """``{"encode_fn", "decode_fn"}`` for :class:`SamplingContext` over ``generator`` (whose
+    architecture declares ``encoder``): ``E(x)`` (a stochastic encoder's posterior mean:
+    ``G.encode(x, None)``) and ``G(z)`` through :func:`to_metric_space`, in chunks, in eval mode,
+    without gradients, on the CPU."""
+    def run(fn, x: torch.Tensor) -> torch.Tensor:
+        was_training = generator.training
+        generator.eval()
+        try:
+            with torch.no_grad():
+                return torch.cat([fn(chunk.to(device)).detach().to("cpu", torch.float32)
+                                  for chunk in x.split(ENCODE_CHUNK)])
+        finally:
+            generator.train(was_training)
+
+    return {"encode_fn": lambda x: run(lambda c: generator.encode(c.float(), None), x),
+            "decode_fn": lambda z: to_metric_space(run(lambda c: generator(c.float(), None), z), data)}
 
 
 class SamplingContext(EvaluationContext):
@@ -49,19 +71,27 @@ class SamplingContext(EvaluationContext):
     :param dataset: the dataset the generator was trained on (reference samples come from it).
     :param data: its :class:`DataInfo`.
     :param seed: the run's seed; evaluation noise comes from ``make_generator(seed, "eval")``.
+    :param encode_fn: ``x -> E(x)`` and ``decode_fn``: ``z -> G(z)`` (in metric space), both on the CPU,
+        given only when the architecture declares ``encoder`` (:func:`encoder_functions`); without
+        them :meth:`encode` and :meth:`decode` raise.
+    :param real_data: a dict the caller keeps for the later contexts of the same dataset (a run's
+        evaluations): the dataset's fingerprint and held-out splits go there once instead of being
+        reloaded and rehashed every evaluation (the training split, the largest, is not kept).
     """
 
     def __init__(self, sample_fn: SampleFn, dataset: Dataset, data: DataInfo, seed: int,
-                 device: str = "cpu", cache_dir: str | None = None):
+                 device: str = "cpu", cache_dir: str | None = None, encode_fn: CodeFn | None = None,
+                 decode_fn: CodeFn | None = None, real_data: dict | None = None):
         self._sample_fn = sample_fn
+        self._encode_fn, self._decode_fn = encode_fn, decode_fn
         self.dataset = dataset
         self.data = data
         self.seed = int(seed)
         self.device = device
         self.cache_dir = str(cache_dir) if cache_dir is not None else str(paths.cache_dir())
         self._samples: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._real = real_data if real_data is not None else {}
         self._references: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        self._fingerprint: str | None = None
 
     # -- generated samples ---------------------------------------------------------------------
     def sample_with_labels(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -93,17 +123,43 @@ class SamplingContext(EvaluationContext):
             return None
         return self._samples[max(self._samples)]
 
+    # -- the encoder (architectures declaring one) -------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self._encode_fn is None:
+            return super().encode(x)
+        x = torch.as_tensor(x)
+        if tuple(x.shape[1:]) != tuple(self.data.shape):
+            raise ValueError(f"encode takes samples of shape [n, {', '.join(map(str, self.data.shape))}], "
+                             f"got {tuple(x.shape)}")
+        z = self._encode_fn(x)
+        if z.dim() != 2 or z.shape[0] != x.shape[0]:
+            raise ValueError(f"the encoder returned shape {tuple(z.shape)} for {x.shape[0]} samples, "
+                             f"expected [n, z_dim]")
+        return z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self._decode_fn is None:
+            return super().decode(z)
+        x = self._decode_fn(torch.as_tensor(z))
+        if tuple(x.shape) != (z.shape[0], *self.data.shape):
+            raise ValueError(f"the generator returned shape {tuple(x.shape)}, "
+                             f"expected {(z.shape[0], *self.data.shape)}")
+        return x
+
     # -- real samples --------------------------------------------------------------------------
     def reference(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         if split not in self._references:
-            self._references[split] = self.dataset.load(split)
+            kept = self._real.setdefault("splits", {})
+            self._references[split] = kept[split] if split in kept else self.dataset.load(split)
+            if split != "train":
+                kept[split] = self._references[split]
         return self._references[split]
 
     def fingerprint(self) -> str:
         """``dataset.fingerprint()``, memoised: it loads every split, so metrics must not each pay for it."""
-        if self._fingerprint is None:
-            self._fingerprint = self.dataset.fingerprint()
-        return self._fingerprint
+        if "fingerprint" not in self._real:
+            self._real["fingerprint"] = self.dataset.fingerprint()
+        return self._real["fingerprint"]
 
 
 def dataset_fingerprint(ctx: EvaluationContext) -> str:

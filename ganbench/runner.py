@@ -73,7 +73,48 @@ def incompatibility(host, spec: RunSpec) -> str | None:
         reason = host.techniques.get(name).supports(arch, loss, data)
         if reason:
             return f"{name}: {reason}"
+    reason = encoder_incompatibility(host, spec) if arch.encoder else None
+    if reason:
+        return reason
+    reason = progress_incompatibility(host, spec) if arch.follows_progress else None
+    if reason:
+        return reason
     return ddp_incompatibility(host, spec) if spec.ddp > 1 else None
+
+
+def progress_incompatibility(host, spec: RunSpec) -> str | None:
+    """Why ``spec``'s architecture, which declares ``follows_progress`` (its networks grow), cannot run
+    under its budget (``None`` if it can): a kimg budget that ends before the networks reach their
+    final state, or a flops budget (one measured step does not price the steps that follow)."""
+    arch = host.architectures.get(spec.arch)
+    if spec.budget.kind == "flops":
+        return f"{spec.arch}: its networks grow during training, so one measured step does not price a flops budget"
+    try:
+        needed = arch.images_until_final(host.datasets.get(spec.dataset).info, resolve_hparams(host, spec))
+    except ValueError as exc:
+        return f"{spec.arch}: {exc}"
+    except (TypeError, KeyError):
+        return None  # a malformed hyperparameter: preflight names it
+    if spec.budget.kind == "kimg" and spec.budget.value * 1000 < needed:
+        return (f"{spec.arch}: the budget of {spec.budget.value:g} kimg ends before its networks reach their final "
+                f"state at {needed / 1000:g} kimg (shorten its schedule hparams or give a larger budget)")
+    return None
+
+
+def encoder_incompatibility(host, spec: RunSpec) -> str | None:
+    """Why ``spec``'s architecture, which declares ``encoder`` (D judges (x, z) pairs), cannot train
+    with its loss and techniques (``None`` if it can), from declarations."""
+    arch, loss = host.architectures.get(spec.arch), host.losses.get(spec.loss)
+    if arch.conditional:
+        return f"{arch.name} declares both encoder and conditional: D's second argument is a latent code"
+    if loss.double_backward:
+        return (f"{spec.arch}: {loss.name}'s penalty differentiates D's gradient with respect to its input, "
+                f"and this D judges (x, z) pairs")
+    for name in spec.techniques:
+        if not host.techniques.get(name).encoder_compatible:
+            return (f"{name}: does not declare encoder_compatible ({spec.arch}'s D judges (x, z) pairs "
+                    f"and its encoder trains with G)")
+    return None
 
 
 def ddp_incompatibility(host, spec: RunSpec) -> str | None:
@@ -83,6 +124,10 @@ def ddp_incompatibility(host, spec: RunSpec) -> str | None:
         return f"--ddp: {loss.name}'s gradient penalty differentiates through a backward pass, not tested under DDP"
     if arch.auxiliary_head:
         return f"--ddp: {arch.name}'s auxiliary head trains D inside G's update, which DDP does not all-reduce"
+    if arch.encoder:
+        return f"--ddp: {arch.name}'s encoder trains outside G's forward, which DDP does not all-reduce"
+    if arch.follows_progress:
+        return f"--ddp: {arch.name} grows during training, and DDP refuses the layers a phase leaves without gradient"
     for name in spec.techniques:
         if not host.techniques.get(name).ddp_compatible:
             return f"--ddp: technique {name} does not declare ddp_compatible"
@@ -150,14 +195,17 @@ def measure_step(make_trainer: Callable[[], Trainer], count_flops: bool = True,
 
 
 def cached_step_cost(spec: RunSpec, hparams: dict[str, Any], host,
-                     measure: Callable[[], dict[str, float]]) -> dict[str, float]:
+                     measure: Callable[[], dict[str, float]], kind: str = "step") -> dict[str, float]:
     """A step's FLOPs, images and time depend on shapes, not on the seed: measured once per configuration,
     kept in memory for this process and on disk (``cache_dir()/step_costs``) for the next one,
-    keyed by everything but seed, study and budget, plus the versions that could change them."""
+    keyed by everything but seed, study and budget, plus the versions that could change them.
+    ``kind`` names another measurement of the configuration (a seed group's step), cached the same way."""
     from ganbench import paths
-    key = json.dumps({**spec.to_dict(), "seed": None, "study": None, "budget": None,
-                      "hparams": hparams, "versions": provenance.versions(host)},
-                     sort_keys=True, default=str)
+    fields = {**spec.to_dict(), "seed": None, "study": None, "budget": None,
+              "hparams": hparams, "versions": provenance.versions(host)}
+    if kind != "step":
+        fields["measurement"] = kind
+    key = json.dumps(fields, sort_keys=True, default=str)
     if key in _STEP_COST_CACHE:
         return _STEP_COST_CACHE[key]
     import hashlib
@@ -166,8 +214,9 @@ def cached_step_cost(spec: RunSpec, hparams: dict[str, Any], host,
     with contextlib.suppress(Exception):  # absent, unreadable or older: measuring again is always safe
         stored = store.read_json(path)
         if stored.get("key") == key:
-            cost = {"flops": int(stored["flops"]), "images": int(stored["images"]),
-                    "seconds": float(stored["seconds"])}
+            cost = {name: stored[name] for name in stored if name != "key"}
+            if not all(isinstance(v, (int, float)) for v in cost.values()):
+                cost = None
     if cost is None:
         cost = measure()
         with contextlib.suppress(OSError):
@@ -285,22 +334,26 @@ class _Run:
         self.train_seconds = 0.0
         self.timed_images = 0
         self.best: dict[str, Any] | None = None  # {"step", "by", "value"}
+        self.real_data: dict[str, Any] = {}       # what every evaluation reads of the dataset (SamplingContext)
 
     # -- evaluation ----------------------------------------------------------------------------
     def metrics(self):
         data = self.dataset.info
         out = []
+        encoder = self.host.architectures.get(self.spec.arch).encoder
         for name in self.spec.metrics:
             cls = self.host.metrics.get(name)
-            if cls.supports(data, self.spec.dataset) is None:
+            if cls.supports(data, self.spec.dataset) is None and (encoder or not cls.needs_encoder):
                 out.append(cls())
         return out
 
     def evaluate(self, generator, split: str):
         """Evaluate ``generator`` against ``split``; the training RNG state is left untouched."""
-        from ganbench.evaluation import SamplingContext, evaluate, to_metric_space
+        from ganbench.evaluation import SamplingContext, encoder_functions, evaluate, to_metric_space
         trainer = self.trainer
         conditional = trainer.conditional
+        # E and G(z) for metrics that need the encoder (api.Architecture.encoder)
+        codec = encoder_functions(generator, trainer.device, self.dataset.info) if trainer.architecture.encoder else {}
 
         def sample_fn(n: int, gen: torch.Generator):
             xs, ys = [], []
@@ -320,7 +373,7 @@ class _Run:
         devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             ctx = SamplingContext(sample_fn, self.dataset, self.dataset.info, self.spec.seed, device=self.device,
-                                  cache_dir=None)
+                                  cache_dir=None, real_data=self.real_data, **codec)
             values, errors = evaluate(self.metrics(), ctx, split)
         return values, errors, ctx
 
@@ -512,6 +565,11 @@ class _Run:
     def finish(self) -> dict[str, Any]:
         trainer, rd = self.trainer, self.rd
         step = trainer.steps_done
+        if trainer.architecture.follows_progress:
+            needed = trainer.architecture.images_until_final(self.dataset.info, self.hparams)
+            if trainer.images_shown < needed:
+                _log(f"warning: {self.spec.name} stopped at {trainer.images_shown / 1000:g} kimg, before "
+                     f"{self.spec.arch} reached its final networks at {needed / 1000:g} kimg")
         final_values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "test")
         self.log_metrics(final_values, "test", step)
         self.save_samples(ctx)
@@ -793,8 +851,9 @@ def _score_reference(ref: ReferenceSpec, rd: store.RunDir, host, data_root, down
         return to_metric_space(x, data), (y if data.num_classes else None)
 
     started = time.perf_counter()
+    # real data has no encoder: metrics that need one have nothing to score here (api.Metric.needs_encoder)
     metrics = [cls() for cls in (host.metrics.get(name) for name in ref.metrics)
-               if cls.supports(data, ref.dataset) is None]
+               if cls.supports(data, ref.dataset) is None and not cls.needs_encoder]
     threads = torch.get_num_threads()
     torch.set_num_threads(ref.threads)
     try:

@@ -138,6 +138,15 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
         data = host.datasets.get(dataset).info
         metrics = tuple(m.name for m in host.metrics if ("*" in matrix.metrics or m.name in matrix.metrics)
                         and m.supports(data, dataset) is None)
+        # metrics that read an encoder apply only to architectures declaring one (api.Metric.needs_encoder)
+        no_encoder = () if host.architectures.get(arch).encoder else \
+            tuple(m for m in metrics if host.metrics.get(m).needs_encoder)
+        metrics = tuple(m for m in metrics if m not in no_encoder)
+        if no_encoder and not metrics:
+            yield (f"{arch}-{loss}{''.join('+' + t for t in techniques)}-{dataset}",
+                   f"{', '.join(no_encoder)}: {'needs' if len(no_encoder) == 1 else 'need'} an encoder, and "
+                   f"{arch} declares none (Architecture.encoder)")
+            continue
         hparams = {**study.hparams, **study.dataset_hparams.get(dataset, {}), **overrides.get("hparams", {})}
         run_settings = {**study.run, **{k: v for k, v in overrides.items() if k not in ("hparams", "budget") and v is not None}}
         budget = overrides.get("budget") or study.budget_for(dataset)

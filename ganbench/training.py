@@ -31,6 +31,22 @@ Protocol option ``reuse_fake_for_generator`` (hparam, default ``False``): the ge
 the fake batch of the last discriminator update instead of drawing a new one, as pytorch/examples'
 DCGAN does. It saves one generator forward per step but changes the run (fewer latent draws, one
 BatchNorm statistics update of G per step instead of two), so it is recorded like any hparam.
+
+An architecture that declares ``encoder`` (BiGAN, Donahue, Krähenbühl and Darrell 2017; ALI, Dumoulin
+et al. 2017) trains an encoder E inside G (``G.encode``) and a discriminator of pairs: D's update
+scores ``D(x, E(x))`` as real and ``D(G(z), z)`` as fake, with E held fixed. The generator update
+draws a real batch too and minimises ``loss.discriminator_loss(real_scores=D(G(z), z),
+fake_scores=D(x, E(x)))``: D's own objective with the pairs' roles swapped, the "inverted" objective
+both papers train G and E with (BiGAN section 3.4; ALI's code takes softplus(D(x, E(x))) +
+softplus(-D(G(z), z))). Written through ``discriminator_loss`` it holds for any loss plugin and
+gives E a gradient (a generator loss sees fake scores only, and E enters only the real pairs): for
+the logistic losses it is the non-saturating game (``minimax`` therefore trains as
+``nonsaturating`` here), for WGAN ``mean D(x, E(x)) - mean D(G(z), z)``, for RSGAN and RaGAN
+exactly their generator losses (E's term included), for LSGAN its generator loss with target b for c
+plus E's mirror term, for hinge the hinge on both pairs (not hinge's ``-mean D(G(z))``).
+Both updates step G and E together with the generator optimiser (one parameter set: E is part of
+G). Unlike both papers' code, which computes the two updates from one batch at once, D and G/E
+alternate, each drawing its own batch, as every other architecture here does.
 """
 
 from __future__ import annotations
@@ -225,6 +241,12 @@ class Trainer:
         with self._autocast():
             return self._g_forward(z, labels).float()
 
+    def _encode(self, x):
+        """``E(x)`` of an architecture declaring ``encoder``; a stochastic encoder draws its noise
+        from the latent stream (so it is part of the saved state, like every latent)."""
+        with self._autocast():
+            return self.G.encode(x, self.latent_rng).float()
+
     @property
     def conditional(self) -> bool:
         """Labels reach G and D: the architecture is declared conditional and the data has classes."""
@@ -266,9 +288,16 @@ class Trainer:
             with torch.no_grad():
                 fake = self._generate(z, fake_labels)
         for t in self.techniques:
-            fake = t.discriminator_fakes(fake, ctx)
-        real_scores = self._score(D, real, labels, ctx, updating=True)
-        fake_scores = self._score(D, fake, fake_labels, ctx, updating=True)
+            fake, fake_labels = t.discriminator_fakes(fake, fake_labels, ctx)
+        if self.architecture.encoder:
+            # BiGAN/ALI: D judges (x, E(x)) against (G(z), z); E is not trained by D's update.
+            with torch.no_grad():
+                code = self._encode(real)
+            real_scores = self._score(D, real, code, ctx, updating=True)
+            fake_scores = self._score(D, fake, z, ctx, updating=True)
+        else:
+            real_scores = self._score(D, real, labels, ctx, updating=True)
+            fake_scores = self._score(D, fake, fake_labels, ctx, updating=True)
         loss = self.loss.discriminator_loss(real_scores, fake_scores)
         penalty = self.penalty(D, real, fake, labels, step)
         if penalty is not None:
@@ -311,12 +340,15 @@ class Trainer:
         step = self.steps_done
         if self.step_streams:
             self._reseed_rank_streams(step)
+        if self.architecture.follows_progress:  # progressive growing: the phase of this step
+            self.architecture.set_progress(self.G, self.D, self.images_shown)
         kept = None
         for i in range(self.n_critic):
             keep = self.reuse_fake_for_generator and i == self.n_critic - 1
             loss_d, kept = self._discriminator_update(self.D, self.opt_d, step, keep_fake=keep)
 
-        real, labels = self.next_real_batch() if self.loss.needs_real_for_generator else (None, None)
+        needs_real = self.loss.needs_real_for_generator or self.architecture.encoder
+        real, labels = self.next_real_batch() if needs_real else (None, None)
         ctx = TrainerStepContext(self, step, real, labels)
         D_for_g = self.D
         for t in self.techniques:
@@ -331,7 +363,12 @@ class Trainer:
             replaced = t.generator_loss(ctx, fake, fake_labels)
             if replaced is not None:
                 loss_g = replaced
-        if loss_g is None:
+        if loss_g is None and self.architecture.encoder:
+            # BiGAN/ALI: G and E minimise D's loss with real and fake swapped (module docstring).
+            fake_scores = self._score(D_for_g, fake, z, ctx)
+            real_scores = self._score(D_for_g, real, self._encode(real), ctx)
+            loss_g = self.loss.discriminator_loss(fake_scores, real_scores)
+        elif loss_g is None:
             fake_scores = self._score(D_for_g, fake, fake_labels, ctx)
             real_scores = self._score(D_for_g, real, labels, ctx) if real is not None else None
             loss_g = self.loss.generator_loss(fake_scores, real_scores)
@@ -378,6 +415,9 @@ class Trainer:
         G = self.G
         for t in self.techniques:
             G = t.evaluation_generator(G) or G
+        if self.architecture.follows_progress:  # the state at the end of the steps taken so far
+            for net in dict.fromkeys((self.G, G)):
+                self.architecture.set_progress(net, self.D, self.images_shown)
         return G
 
     def technique_values(self) -> dict[str, dict[str, Any]]:

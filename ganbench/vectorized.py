@@ -120,6 +120,8 @@ def unsupported(host, spec: RunSpec) -> str | None:
         return "a seconds budget would stop each seed at a step that depends on how it is trained"
     if arch.conditional:
         return f"{arch.name} is conditional (labels are not vectorised)"
+    if arch.encoder:
+        return f"{arch.name}'s encoder and pair discriminator are not vectorised"
     if not arch.vectorizable_seeds:
         return (f"{arch.name} declares no vectorised form (BatchNorm and spectral norm need per-seed "
                 f"statistics; opt in with vectorizable_seeds = True)")
@@ -664,34 +666,42 @@ def estimate_group_seconds(specs: Sequence[RunSpec], host, data_root: str | None
                            download: bool = False, timed_steps: int = 3) -> float | None:
     """Seconds of training the budget of ``specs`` (one group: equal but for their seeds) buys when they
     train together: steps from the solo step cost (:func:`runner.estimate_seconds`'s cache) times the
-    fastest of ``timed_steps`` group steps after two untimed ones, on throwaway trainers. ``None``
-    when the group would not train vectorised, or cannot be built (the run will say why)."""
+    fastest of ``timed_steps`` group steps after two untimed ones, on throwaway trainers, measured once
+    per configuration and group size and cached like the solo cost. ``None`` when the group would not
+    train vectorised, or cannot be built (the run will say why)."""
     lead = specs[0]
     threads = torch.get_num_threads()
+
+    def measure_group() -> dict[str, float]:
+        trainers = [runner.build_trainer(host, spec, hparams, data_root, download)[1] for spec in specs]
+        backend, why = choose_backend(trainers[0])
+        if why:
+            return {"vectorized": 0, "seconds": 0.0}
+        group = SeedGroup(trainers, [torch.get_rng_state() for _ in trainers], backend)
+        seconds = float("inf")
+        for i in range(2 + max(1, timed_steps)):
+            t0 = time.perf_counter()
+            group.step()
+            if i >= 2:
+                seconds = min(seconds, time.perf_counter() - t0)
+        return {"vectorized": 1, "seconds": seconds}
+
     try:
         torch.set_num_threads(lead.threads)
         with torch.random.fork_rng(devices=[]):
             hparams = runner.resolve_hparams(host, lead)
-            trainers = [runner.build_trainer(host, spec, hparams, data_root, download)[1] for spec in specs]
-            backend, why = choose_backend(trainers[0])
-            if why:
-                return None
             cost = runner.cached_step_cost(lead, hparams, host, lambda: runner.measure_step(
                 lambda: runner.build_trainer(host, lead, hparams, data_root, download)[1],
                 count_flops=lead.device != "mps"))
             steps = runner.steps_for_budget(lead, int(cost["images"]), int(cost["flops"]) or None)
-            group = SeedGroup(trainers, [torch.get_rng_state() for _ in trainers], backend)
-            seconds = float("inf")
-            for i in range(2 + max(1, timed_steps)):
-                t0 = time.perf_counter()
-                group.step()
-                if i >= 2:
-                    seconds = min(seconds, time.perf_counter() - t0)
+            group = runner.cached_step_cost(lead, hparams, host, measure_group, kind=f"group of {len(specs)}")
     except Exception:  # noqa: BLE001 - an estimate never stops a sweep
         return None
     finally:
         torch.set_num_threads(threads)
-    return steps * seconds if steps else None
+    if not group["vectorized"]:
+        return None
+    return steps * group["seconds"] if steps else None
 
 
 def _train(seeds: list[_Seed], host, backend: str, progress) -> None:

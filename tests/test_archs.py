@@ -90,6 +90,35 @@ class TestSAGAN(ArchitectureContract):
         super().test_gradients_reach_every_parameter(data_info)
 
 
+class TestProGAN(ArchitectureContract):
+    architecture_name = entry_point = "progan"
+    data_infos = (MNIST, CIFAR)
+    hparams_override = {"z_dim": 8, "progan_ch": 4}
+
+    def test_gradients_reach_every_parameter(self, data_info):
+        # A phase runs only the resolutions grown so far (fading in, also the previous toRGB and
+        # fromRGB): in every fade-in, each parameter in use gets a finite, non-zero gradient, and each
+        # parameter is in use in one of them.
+        from ganbench_plugins.archs.progan import ProGAN
+        schedule = ProGAN.schedule(data_info, self.hparams())
+        reached = set()
+        for level in range(1, len(schedule.sides)):
+            G, D = self.build(data_info)
+            images = (level - 1) * (schedule.stable + schedule.fade) + schedule.stable + schedule.fade // 2
+            ProGAN().set_progress(G, D, images)
+            assert schedule.at(images)[0] == level and 0 < schedule.at(images)[1] < 1
+            z, y = self.inputs(G, data_info)
+            w = torch.randn(2, self.batch_size, generator=torch.Generator().manual_seed(4))
+            ((D(self.real(data_info), y) * w[0]).sum() + (D(G(z, y), y) * w[1]).sum()).backward()
+            for net_name, net in (("G", G), ("D", D)):
+                for name, p in net.named_parameters():
+                    if p.grad is not None:
+                        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{net_name}.{name}"
+                        reached.add(f"{net_name}.{name}")
+        every = {f"{net_name}.{name}" for net_name, net in (("G", G), ("D", D)) for name, _ in net.named_parameters()}
+        assert reached == every, f"never in use: {sorted(every - reached)}"
+
+
 # ---------------------------------------------------------------------------------------------------
 
 UNSUPPORTED = {
@@ -102,12 +131,16 @@ UNSUPPORTED = {
     "stylegan": [POINTS, DIGITS, CELEBA],
     "biggan": [POINTS, STACKED, DataInfo((3, 64, 64), num_classes=10)],
     "sagan": [POINTS, DIGITS, DataInfo((3, 48, 48))],
+    "progan": [POINTS, DataInfo((3, 32, 28)), DataInfo((3, 48, 48)), DataInfo((1, 12, 12))],
+    "bigan": [DIGITS, CELEBA, DataInfo((2, 2), kind="points")],
+    "ali": [DIGITS, CELEBA, DataInfo((3, 28, 32))],
 }
+ENTRY_POINTS = {"ali": "bigan"}  # architectures registered by another name's file
 
 
 @pytest.mark.parametrize("name", sorted(UNSUPPORTED))
 def test_unsupported_shapes_give_a_reason(name):
-    arch = plugin_host(name).architectures.get(name)
+    arch = plugin_host(ENTRY_POINTS.get(name, name)).architectures.get(name)
     for data in UNSUPPORTED[name]:
         reason = arch.supports(data)
         assert isinstance(reason, str) and reason.strip(), (name, data, reason)
@@ -116,7 +149,8 @@ def test_unsupported_shapes_give_a_reason(name):
 def test_all_builtin_architectures_are_covered():
     tested = {cls.architecture_name for cls in ArchitectureContract.__subclasses__() if cls.__module__ == __name__}
     assert tested == set(UNSUPPORTED) == {"mlp", "dcgan", "sngan_resnet", "cgan", "sngan_projection",
-                                         "infogan", "stylegan", "biggan", "sagan"}
+                                         "infogan", "stylegan", "biggan", "sagan", "progan",
+                                         "bigan", "ali"}
 
 
 def test_dcgan_64px_matches_the_reference_layout():
@@ -170,3 +204,19 @@ def test_contract_defaults_to_a_supported_standard_shape():
     assert MLPProbe._data_infos()[0].kind == "points"
     (data,) = CGANProbe._data_infos()
     assert data.is_image and data.num_classes > 0
+
+
+BIGAN_TINY = {"z_dim": 8, "points_z_dim": 2, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16}
+
+
+class TestBiGAN(ArchitectureContract):
+    architecture_name = entry_point = "bigan"
+    data_infos = (POINTS, MNIST, CIFAR)
+    hparams_override = BIGAN_TINY
+
+
+class TestALI(ArchitectureContract):
+    architecture_name = "ali"
+    entry_point = "bigan"  # one file, one entry point: ALI is BiGAN with a Gaussian encoder
+    data_infos = (POINTS, STACKED)
+    hparams_override = BIGAN_TINY

@@ -98,6 +98,29 @@ def test_context_uses_the_same_noise_and_memoises():
     assert loads == ["val"]
 
 
+def test_a_runs_evaluations_read_the_held_out_splits_and_the_fingerprint_once():
+    loads = []
+
+    class Counting(Ring):
+        def load(self, split):
+            loads.append(split)
+            return torch.full((3, 2), float(len(loads))), None
+
+    dataset, kept = Counting(), {}
+    sample_fn = lambda n, gen: (torch.zeros(n, 2), None)  # noqa: E731
+    first, later = (SamplingContext(sample_fn, dataset, Ring.info, seed=0, real_data=kept) for _ in range(2))
+    fingerprint = first.fingerprint()
+    assert later.fingerprint() == fingerprint and loads == ["train", "val", "test"]
+    assert torch.equal(first.reference("val")[0], later.reference("val")[0]) and loads.count("val") == 2
+    # the training split is the largest: each evaluation reads it again rather than holding it for the run
+    first.reference("train"), later.reference("train")
+    assert loads.count("train") == 3
+    # without a kept dict every context reads for itself, as before
+    alone = SamplingContext(sample_fn, dataset, Ring.info, seed=0)
+    alone.reference("val")
+    assert loads.count("val") == 3
+
+
 def test_failing_metric_leaves_the_others():
     class Broken(Metric):
         name = "broken"

@@ -185,3 +185,18 @@ def test_group_estimate_is_measured_on_a_group_step_and_refuses_what_trains_solo
     from ganbench.spec import Budget, RunSpec
     dcgan = [RunSpec("dcgan", "hinge", "mnist5k", s, Budget("steps", 10)) for s in (0, 1)]
     assert vectorized.estimate_group_seconds(dcgan, host, timed_steps=1) is None
+
+
+def test_a_group_estimate_is_measured_once_per_configuration_and_read_back(host, monkeypatch, tmp_path):
+    from ganbench import runner, vectorized
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(runner, "_STEP_COST_CACHE", {})
+    first = vectorized.estimate_group_seconds(_specs(), host, timed_steps=1)
+    # a later sweep (a new process: the memory cache is empty) builds no trainer to know it again
+    monkeypatch.setattr(runner, "_STEP_COST_CACHE", {})
+    monkeypatch.setattr(runner, "build_trainer", lambda *a, **k: pytest.fail("measured again"))
+    assert vectorized.estimate_group_seconds(_specs(), host, timed_steps=1) == first
+    # a group of another size is another measurement
+    monkeypatch.setattr(runner, "_STEP_COST_CACHE", {})
+    with pytest.raises(pytest.fail.Exception):
+        vectorized.estimate_group_seconds(_specs()[:2], host, timed_steps=1)

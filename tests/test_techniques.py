@@ -257,23 +257,36 @@ def test_experience_replay_mixes_in_past_fakes():
     technique = trainer.techniques[0]
     ctx = context(trainer)
     first = torch.full((8, 3, 8, 8), 1.0)
-    assert torch.equal(technique.discriminator_fakes(first, ctx), first)  # empty buffer: nothing to replay
+    replayed, labels = technique.discriminator_fakes(first, None, ctx)
+    assert torch.equal(replayed, first) and labels is None  # empty buffer: nothing to replay
     second = torch.full((8, 3, 8, 8), 2.0)
-    mixed = technique.discriminator_fakes(second, ctx)
+    mixed, _ = technique.discriminator_fakes(second, None, ctx)
     assert mixed.shape == second.shape
     values = mixed.flatten(1)[:, 0]
     assert (values == 2.0).sum() == 4 and (values == 1.0).sum() == 4
     assert technique.size == 16
     third = torch.full((8, 3, 8, 8), 3.0)
-    technique.discriminator_fakes(third, ctx)  # full: 4 random slots now hold fresh fakes
+    technique.discriminator_fakes(third, None, ctx)  # full: 4 random slots now hold fresh fakes
     assert (technique.buffer.flatten(1)[:, 0] == 3.0).sum() == 4
 
 
-def test_experience_replay_refuses_conditional_architectures():
-    class Conditional(TinyArchitecture):
-        conditional = True
-
-    assert experience_replay.ExperienceReplay.supports(Conditional, TinyBCELoss, IMAGE_DATA)
+def test_experience_replay_scores_a_replayed_fake_with_the_label_it_was_generated_for():
+    trainer = make_trainer([experience_replay.ExperienceReplay], replay_buffer_size=8)
+    technique = trainer.techniques[0]
+    ctx = context(trainer)
+    for batch in range(6):
+        # every fake carries its class in its pixels: fake of class c is filled with c
+        labels = torch.randint(10, (8,), generator=torch.Generator().manual_seed(batch))
+        fake = labels.float()[:, None, None, None].expand(8, 3, 8, 8).contiguous()
+        mixed, mixed_labels = technique.discriminator_fakes(fake, labels, ctx)
+        assert torch.equal(mixed.flatten(1)[:, 0], mixed_labels.float())
+        if batch:  # half of the batch is replayed, with its own labels
+            assert not torch.equal(mixed_labels, labels)
+    assert torch.equal(technique.buffer.flatten(1)[:, 0], technique.labels.float())
+    # labels survive a checkpoint with the buffer
+    again = make_trainer([experience_replay.ExperienceReplay], replay_buffer_size=8).techniques[0]
+    again.load_state_dict(through_a_checkpoint(technique.state_dict()))
+    assert torch.equal(again.labels, technique.labels) and torch.equal(again.buffer, technique.buffer)
 
 
 # -- multiple discriminators ------------------------------------------------------------------------

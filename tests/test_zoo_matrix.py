@@ -28,6 +28,9 @@ TINY = {  # widths small enough for the whole product to run in a couple of minu
     "stylegan": {"z_dim": 8, "ch": 4, "d_ch": 4, "mapping_layers": 2},
     "biggan": {"z_dim": 12, "g_ch": 4, "d_ch": 4, "shared_dim": 4, "n_critic": 1},
     "sagan": {"z_dim": 8, "g_ch": 4, "d_ch": 4, "n_critic": 1},
+    "progan": {"z_dim": 8, "progan_ch": 4, "n_critic": 1},
+    "bigan": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
+    "ali": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
 }
 DATASETS = ("ring8", "mnist5k")  # points and labelled images: every architecture supports one of them
 

@@ -126,6 +126,14 @@ class ArchitectureContract(PluginContract):
         gen = torch.Generator().manual_seed(seed)
         return torch.rand(n or self.batch_size, *data.shape, generator=gen) * 2 - 1
 
+    def judged(self, G, x, y, z=None, generator: torch.Generator | None = None):
+        """D's second argument for samples ``x``: the labels ``y``, or, for an architecture declaring
+        ``encoder``, the pair's latent code: ``z`` for fakes ``(G(z), z)``, ``G.encode(x, generator)``
+        for real ``x``."""
+        if not self._arch_class().encoder:
+            return y
+        return z if z is not None else G.encode(x, generator)
+
     # -- metadata ----------------------------------------------------------------------------------
     def test_conditional_is_declared(self):
         conditional = self._arch_class().conditional
@@ -174,7 +182,7 @@ class ArchitectureContract(PluginContract):
         for mode in (D.train, D.eval):
             mode()
             with torch.no_grad():
-                scores = D(x, y)
+                scores = D(x, self.judged(G, x, y))
             assert scores.shape == (self.batch_size,)
             assert torch.isfinite(scores).all()
         if hasattr(D, "features"):
@@ -190,6 +198,9 @@ class ArchitectureContract(PluginContract):
         D.eval()
         z, _ = self.inputs(G, data_info)
         labels = torch.zeros(self.batch_size, dtype=torch.long)
+        if self._arch_class().encoder:  # D's second argument is a latent code, never labels
+            assert torch.equal(G(z, None), G(z, labels))
+            return
         torch.manual_seed(3)
         a = (G(z, None), D(self.real(data_info), None))
         torch.manual_seed(3)
@@ -203,7 +214,10 @@ class ArchitectureContract(PluginContract):
         gen = torch.Generator().manual_seed(4)
         # Random weights on the scores: a plain sum can cancel through BatchNorm's batch statistics.
         w = torch.randn(2, self.batch_size, generator=gen)
-        loss = (D(self.real(data_info), y) * w[0]).sum() + (D(fake, y) * w[1]).sum()
+        real = self.real(data_info)
+        # (an encoder's weights get their gradient through the real pairs, (x, E(x)))
+        loss = (D(real, self.judged(G, real, y, generator=gen)) * w[0]).sum() + \
+            (D(fake, self.judged(G, fake, y, z=z)) * w[1]).sum()
         aux = getattr(D, "auxiliary_loss", None)
         if aux is not None:
             loss = loss + aux(fake, z)
@@ -228,7 +242,7 @@ class ArchitectureContract(PluginContract):
         outs = []
         for G, D in ((G1, D1), (G2, D2)):
             torch.manual_seed(5)  # per-layer noise and the like may use the global RNG
-            outs.append((G(z, y), D(x, y)))
+            outs.append((G(z, y), D(x, self.judged(G, x, y))))
         assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
 
     def test_state_dict_round_trips(self, data_info):
@@ -239,7 +253,7 @@ class ArchitectureContract(PluginContract):
         z, y = self.inputs(G1, data_info)
         x = self.real(data_info)
         with torch.no_grad():
-            D1(G1(z, y), y)
+            D1(G1(z, y), self.judged(G1, None, y, z=z))
         for src, dst in ((G1, G2), (D1, D2)):
             buffer = io.BytesIO()
             torch.save(src.state_dict(), buffer)
@@ -252,8 +266,31 @@ class ArchitectureContract(PluginContract):
             D.eval()
             torch.manual_seed(6)
             with torch.no_grad():
-                outs.append((G(z, y), D(x, y)))
+                outs.append((G(z, y), D(x, self.judged(G, x, y))))
         assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+    def test_a_declared_encoder_lives_in_g(self, data_info):
+        """``encoder``: ``G.encode(x, generator)`` gives ``[B, G.z_dim]`` codes, deterministic without a
+        generator, and its weights are G's (trained by G's optimiser, saved and hashed with G)."""
+        if not self._arch_class().encoder:
+            pytest.skip("the architecture declares no encoder")
+        G, D = self.build(data_info)
+        x = self.real(data_info)
+        for mode in (G.train, G.eval):
+            mode()
+            with torch.no_grad():
+                sampled = G.encode(x, torch.Generator().manual_seed(8))
+                mean = G.encode(x, None)
+            for code in (sampled, mean):
+                assert code.shape == (self.batch_size, G.z_dim) and code.dtype == torch.float32
+                assert torch.isfinite(code).all()
+        with torch.no_grad():
+            assert torch.equal(G.encode(x, None), G.encode(x, None)), "encode(x, None) must be deterministic"
+        G.zero_grad(set_to_none=True)
+        G.encode(x, torch.Generator().manual_seed(8)).pow(2).sum().backward()
+        reached = [name for name, p in G.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+        assert reached, "encode's weights are not parameters of G"
+        assert all(p.grad is None for p in D.parameters())
 
     # -- training ----------------------------------------------------------------------------------
     def _trainer(self, data: DataInfo, hparams: Mapping[str, Any]):

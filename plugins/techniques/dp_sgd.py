@@ -144,10 +144,10 @@ class DPSGD(Technique):
         self.per_sample = GradSampleModule(fixed, batch_first=True, loss_reduction="mean", strict=True)
         return self.per_sample
 
-    def discriminator_fakes(self, fake, ctx):
+    def discriminator_fakes(self, fake, labels, ctx):
         # Called at the start of every D update, before D scores anything: collect per-sample gradients.
         self.per_sample.enable_hooks()
-        return fake
+        return fake, labels
 
     def discriminator_for_generator_step(self, ctx):
         # The generator step back-propagates through D into G only: per-sample gradients of D there

@@ -29,6 +29,7 @@ class EMA(Technique):
     paper = ("Karras, Aila, Laine, Lehtinen (2018). Progressive Growing of GANs for Improved Quality, "
              "Stability, and Variation. ICLR. / Yazıcı, Foo, Winkler, Yap, Piliouras, Chandrasekhar "
              "(2019). The Unusual Effectiveness of Averaging in GAN Training. ICLR.")
+    encoder_compatible = True  # averages G's parameters, E's included (E is part of G)
     defaults = {"ema_decay": 0.999}
     ddp_compatible = True  # every rank averages the same all-reduced G weights
     hparam_docs = {

@@ -21,8 +21,9 @@ class ExperienceReplay(Technique):
     discriminator trains on is drawn from a buffer of past fakes, and after each draw as many buffer
     slots are overwritten with fresh fakes; until the buffer is full, fresh fakes are appended. The
     buffer holds ``replay_buffer_size`` samples (the paper fixes no size). Indices come from the
-    technique stream ``ctx.rng``; the buffer is saved in the technique state. Refused for conditional
-    architectures: a replayed fake would be scored with the current batch's class labels.
+    technique stream ``ctx.rng``; the buffer is saved in the technique state. For conditional
+    architectures each fake is kept with the class label it was generated for, and a replayed fake is
+    scored with its own label, not the current batch's.
     """
 
     name = "experience_replay"
@@ -43,47 +44,53 @@ class ExperienceReplay(Technique):
     def __init__(self, hparams):
         super().__init__(hparams)
         self.buffer: torch.Tensor | None = None
+        self.labels: torch.Tensor | None = None   # conditional runs: the label of each buffered fake
         self.size = 0  # filled slots
 
-    @classmethod
-    def supports(cls, architecture, loss, data):
-        if architecture.conditional:
-            return "replayed fakes would be scored with the wrong class labels"
-        return None
-
-    def discriminator_fakes(self, fake, ctx):
+    def discriminator_fakes(self, fake, labels, ctx):
         fresh = fake.detach()
         B, capacity = fresh.shape[0], int(self.hparams["replay_buffer_size"])
         gen = ctx.rng
         if self.buffer is None:
             self.buffer = fresh.new_zeros((capacity, *fresh.shape[1:]))
+            if labels is not None:
+                self.labels = labels.new_zeros((capacity,))
         old = min(int(round(float(self.hparams["replay_fraction"]) * B)), self.size)
-        mixed = fresh
+        mixed, mixed_labels = fresh, labels
         if old:
             picked = torch.randint(self.size, (old,), generator=gen, device=gen.device).to(fresh.device)
             mixed = torch.cat([fresh[:B - old], self.buffer[picked]])
+            if labels is not None:
+                mixed_labels = torch.cat([labels[:B - old], self.labels[picked]])
         free = capacity - self.size
         if free > 0:
             take = min(free, B)
-            self.buffer[self.size:self.size + take] = fresh[:take]
+            self._keep(slice(self.size, self.size + take), fresh[:take], labels, slice(0, take))
             self.size += take
         elif old:
             slots = torch.randperm(capacity, generator=gen, device=gen.device)[:old].to(fresh.device)
-            self.buffer[slots] = fresh[B - old:]
-        return mixed
+            self._keep(slots, fresh[B - old:], labels, slice(B - old, B))
+        return mixed, mixed_labels
+
+    def _keep(self, slots, samples, labels, which) -> None:
+        self.buffer[slots] = samples
+        if labels is not None:
+            self.labels[slots] = labels[which]
 
     def state_dict(self):
-        return {"buffer": None if self.buffer is None else self.buffer[:self.size].clone(), "size": self.size}
+        filled = lambda t: None if t is None else t[:self.size].clone()  # noqa: E731
+        return {"buffer": filled(self.buffer), "labels": filled(self.labels), "size": self.size}
 
     def load_state_dict(self, state):
         self.size = int(state["size"])
-        stored = state["buffer"]
-        if stored is None:
-            self.buffer = None
-            return
         capacity = max(int(self.hparams["replay_buffer_size"]), self.size)
-        self.buffer = stored.new_zeros((capacity, *stored.shape[1:]))
-        self.buffer[:self.size] = stored
+        self.buffer = self.labels = None
+        for name in ("buffer", "labels"):
+            stored = state.get(name)
+            if stored is not None:
+                kept = stored.new_zeros((capacity, *stored.shape[1:]))
+                kept[:self.size] = stored
+                setattr(self, name, kept)
 
 
 @hookimpl

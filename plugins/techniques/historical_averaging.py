@@ -26,6 +26,7 @@ class HistoricalAveraging(Technique):
     name = "historical_averaging"
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
+    encoder_compatible = True  # pulls each player's parameters (E's with G's) towards their average
     defaults = {"historical_averaging_weight": 1.0}
     hparam_docs = {
         "historical_averaging_weight": "weight of ||theta - mean of past theta||^2 in each player's loss",

@@ -30,6 +30,7 @@ class SpectralNorm(Technique):
     name = "spectral_norm"
     paper = ("Miyato, Kataoka, Koyama, Yoshida (2018). Spectral Normalization for Generative "
              "Adversarial Networks. ICLR.")
+    encoder_compatible = True  # normalises D's layers in place; D's forward on (x, z) pairs is unchanged
     defaults = {"spectral_norm_power_iterations": 1}
     hparam_docs = {
         "spectral_norm_power_iterations": "power iterations per forward pass estimating each largest singular value",

@@ -20,6 +20,7 @@ class TTUR(Technique):
     name = "ttur"
     paper = ("Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter (2017). GANs Trained by a Two "
              "Time-Scale Update Rule Converge to a Local Nash Equilibrium. NeurIPS.")
+    encoder_compatible = True  # only sets the two learning rates
     defaults = {"lr_d": 4e-4, "lr_g": 1e-4}
     hparam_docs = {
         "lr_d": "the discriminator's learning rate, the faster time scale (4e-4)",
