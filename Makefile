@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup leaderboard arch-health reproduce test benchmark browser clean
+.PHONY: setup leaderboard arch-health reproduce dp test benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,16 @@ reproduce: setup
 	$(BIN)/ganbench run --study reproduce --results-dir $(REPRO_RUNS)
 	$(BIN)/ganbench report --results-dir $(REPRO_RUNS) --out results/reproduce
 	@echo "reproduce: results/reproduce/report.md (also report.html, csv/, figures/)" >&2
+
+## FID vs ε (studies/dp.toml: DCGAN on MNIST-5k without and with a DP-SGD discriminator at σ = 0.5, 1, 2;
+## about 8 minutes on an idle 2-core CPU): the leaderboard with dp_epsilon / dp_delta columns in results/dp/.
+DP_RUNS := results/dp-runs
+dp: setup
+	$(BIN)/ganbench run --study dp --results-dir $(DP_RUNS)
+	$(BIN)/ganbench run --study dp --technique dp_sgd --hparam dp_noise_multiplier=0.5 --results-dir $(DP_RUNS) & \
+	$(BIN)/ganbench run --study dp --technique dp_sgd --hparam dp_noise_multiplier=2 --results-dir $(DP_RUNS); wait
+	$(BIN)/ganbench report --results-dir $(DP_RUNS) --out results/dp
+	@echo "dp: results/dp/report.md (also report.html, csv/, figures/)" >&2
 
 ## Command 2: set up and run the test suite, one worker per core (pytest-xdist; tests use one thread each;
 ## loadgroup keeps the tests of one local Ray cluster on one worker).
