@@ -107,6 +107,8 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
 # [run] whole numbers: (smallest, largest or None); RunSpec's comments say what each means
 RUN_RANGES = {"eval_every": (0, None), "evaluations": (1, None), "checkpoint_every": (0, None),
               "threads": (1, MAX_THREADS), "jobs": (1, None), "ddp": (1, MAX_DDP)}
+# [run] keys that say how a sweep runs (workers, Ray resources), not what a run is: never in a RunSpec
+SWEEP_SETTINGS = ("jobs", "cpus_per_run", "gpus_per_run")
 ARRAY_SECTIONS = ("matrix", "claim")   # may be given as an array of tables, [[section]]
 MATRIX_FIELDS = ("archs", "losses", "techniques", "datasets", "seeds", "metrics")
 

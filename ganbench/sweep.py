@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ganbench.errors import ExitCode, UsageError
 from ganbench.spec import Budget, ReferenceSpec, RunSpec
-from ganbench.study import Matrix, Study
+from ganbench.study import SWEEP_SETTINGS, Matrix, Study
 
 
 @dataclasses.dataclass
@@ -148,7 +148,8 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
                    f"{arch} declares none (Architecture.encoder)")
             continue
         hparams = {**study.hparams, **study.dataset_hparams.get(dataset, {}), **overrides.get("hparams", {})}
-        run_settings = {**study.run, **{k: v for k, v in overrides.items() if k not in ("hparams", "budget") and v is not None}}
+        run_settings = {**{k: v for k, v in study.run.items() if k not in SWEEP_SETTINGS},
+                        **{k: v for k, v in overrides.items() if k not in ("hparams", "budget") and v is not None}}
         budget = overrides.get("budget") or study.budget_for(dataset)
         for seed in matrix.seeds:
             spec = RunSpec(arch=arch, loss=loss, dataset=dataset, seed=seed, budget=budget,

@@ -49,6 +49,16 @@ def test_builtin_studies_parse():
     assert len(study.load("stability").seeds) >= 5
 
 
+def test_how_a_sweep_runs_is_not_part_of_any_run():
+    from ganbench import plugins, sweep
+    text = '[study]\nname="x"\n[matrix]\narchs=["mlp"]\nlosses=["nonsaturating"]\ndatasets=["ring8"]\n[budget]\ndefault="steps=5"\n[run]\n'
+    host = plugins.load()
+    plain = sweep.expand(study.parse(text, "x.toml"), host, {"device": "cpu"}).runs
+    ray = sweep.expand(study.parse(text + "jobs = 2\ncpus_per_run = 2\ngpus_per_run = 0.5\n", "x.toml"), host,
+                       {"device": "cpu"}).runs
+    assert [s.dirname for s in ray] == [s.dirname for s in plain] and set(study.SWEEP_SETTINGS) <= set(study.SCHEMA["run"])
+
+
 @pytest.mark.parametrize("text, key", [
     ('[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\narchz=["mlp"]', "matrix.archz: unknown key"),
     ('[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\nseeds="a"', "matrix.seeds"),

@@ -131,7 +131,6 @@ def test_a_study_file_is_a_plan_of_usable_runs_or_one_line(host, text):
             assert low <= parsed.run[key] <= (high if high is not None else parsed.run[key])
     for budget in parsed.budgets.values():
         assert math.isfinite(budget.value) and budget.value > 0
-    parsed.run.pop("jobs", None)
 
     def plan():
         runs = sweep.expand(parsed, host, {"device": "cpu"}, max_runs=200).runs  # 200: keeps each example fast
