@@ -53,3 +53,13 @@ def run_cli(*args, env_extra=None, cwd=None, timeout=600):
     env = {**os.environ, **(env_extra or {})}
     exe = Path(sys.executable).with_name("ganbench")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture
+def one_thread():
+    """torch at one thread for the test (results and their comparisons depend on the thread count)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -42,12 +42,7 @@ TINY_ARGS = [arg for k, v in TINY.items() for arg in ("--hparam", f"{k}={v}")]
 HOST = plugins.load()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trainer(arch=BiGAN, techniques=(), seed=0, **hparams):

@@ -29,12 +29,7 @@ CIFAR = DataInfo((3, 32, 32), num_classes=10)
 TINY = {"z_dim": 8, "progan_ch": 4, "batch_size": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _hparams(**extra):

@@ -27,12 +27,7 @@ CELEBA = DataInfo((3, 64, 64))
 SMALL = {"z_dim": 8, "g_ch": 8, "d_ch": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _block(channels: int = 16, gamma: float = 0.0, seed: int = 0) -> SelfAttention:
