@@ -8,13 +8,14 @@ for 1000 samples share them, and evaluating the same weights twice gives the sam
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
 import torch
 
 from ganbench import paths
-from ganbench.api import DataInfo, Dataset, EvaluationContext, Metric, MetricValue
+from ganbench.api import DataInfo, Dataset, EvaluationContext, Metric, MetricValue, primary_metric
 from ganbench.errors import PluginError
 from ganbench.registry import NAME_PATTERN
 from ganbench.seeding import make_generator
@@ -233,3 +234,100 @@ def evaluate(metrics: list[Metric], ctx: EvaluationContext, split: str
             v.extra.setdefault("metric", name)  # which plugin produced it: the report explains each one
         values.extend(produced)
     return values, errors
+
+
+class RunEvaluation:
+    """Evaluation and checkpoint selection for one training run.
+
+    ``evaluate`` scores a generator of the run on a split with the run's metrics (those that support
+    its dataset; encoder metrics only for an architecture declaring ``encoder``), drawing samples as
+    the trainer draws latents; ``select`` keeps the generator of the best held-out evaluation in
+    ``best.pt``, judged on the primary metric. What every evaluation reads of the dataset (held-out
+    splits, their fingerprint) is read once per run (``real_data``).
+    """
+
+    def __init__(self, host, spec, dataset: Dataset, trainer, device: str, records):
+        self.host = host
+        self.spec = spec
+        self.dataset = dataset
+        self.trainer = trainer
+        self.device = device
+        self.records = records
+        self.best: dict | None = None   # {"step", "by", "value"}, saved in the run's checkpoints
+        self.real_data: dict = {}
+
+    def metrics(self) -> list[Metric]:
+        data = self.dataset.info
+        encoder = self.trainer.architecture.encoder
+        out = []
+        for name in self.spec.metrics:
+            cls = self.host.metrics.get(name)
+            if cls.supports(data, self.spec.dataset) is None and (encoder or not cls.needs_encoder):
+                out.append(cls())
+        return out
+
+    def evaluate(self, generator, split: str) -> tuple[list[MetricValue], dict[str, str], SamplingContext]:
+        """Evaluate ``generator`` against ``split``; the training RNG state is left untouched."""
+        trainer, data = self.trainer, self.dataset.info
+        conditional = trainer.conditional
+        codec = encoder_functions(generator, trainer.device, data) if trainer.architecture.encoder else {}
+
+        def sample_fn(n: int, gen: torch.Generator):
+            xs, ys = [], []
+            was_training = generator.training
+            generator.eval()
+            with torch.no_grad():
+                for start in range(0, n, 500):
+                    m = min(500, n - start)
+                    z, _ = trainer.sample_latent(m, gen)
+                    y = (torch.arange(start, start + m) % data.num_classes).to(trainer.device) if conditional else None
+                    xs.append(to_metric_space(generator(z.to(trainer.device), y).cpu(), data))
+                    ys.append(y.cpu() if y is not None else None)
+            generator.train(was_training)
+            return torch.cat(xs), (torch.cat(ys) if conditional else None)
+
+        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            ctx = SamplingContext(sample_fn, self.dataset, data, self.spec.seed, device=self.device,
+                                  cache_dir=None, real_data=self.real_data, **codec)
+            values, errors = evaluate(self.metrics(), ctx, split)
+        return values, errors, ctx
+
+    def select(self, values: list[MetricValue], step: int) -> None:
+        """Keep the generator of the best held-out evaluation, judged on the primary metric."""
+        by_name = {v.name: v for v in values}
+        # the lowest rank the metrics declared; without any, the first value evaluated
+        name = primary_metric({n: v.extra.get("rank") for n, v in by_name.items()})
+        v = by_name.get(name) if name is not None else (values[0] if values else None)
+        if v is None or not math.isfinite(v.value):
+            return
+        # Ties go to the later step: mode counts tie often, and the later generator is the sharper one.
+        better = self.best is None or (v.value >= self.best["value"] if v.higher_is_better else v.value <= self.best["value"])
+        if better:
+            self.best = {"step": step, "by": v.name, "value": v.value}
+            self.records.save_best(step, self.trainer.evaluation_generator().state_dict())
+
+    def test_scores(self) -> tuple[list[MetricValue], dict[str, str], SamplingContext, dict | None]:
+        """``(values, errors, ctx, selected)`` at the run's end: the final generator on the test split,
+        and ``selected``, the best held-out generator's test scores (``None`` without a selection)."""
+        step = self.trainer.steps_done
+        final_values, errors, ctx = self.evaluate(self.trainer.evaluation_generator(), "test")
+        selected = None
+        if self.best is not None and self.best["step"] == step:
+            # The best held-out evaluation is the final generator: its test scores are the final ones.
+            selected = {"step": step, "by": self.best["by"], "metrics": as_dict(final_values)}
+        elif self.best is not None:
+            G = self.trainer.evaluation_generator()
+            current = {k: v.clone() for k, v in G.state_dict().items()}
+            G.load_state_dict(self.records.best_generator())
+            sel_values, _, _ = self.evaluate(G, "test")
+            G.load_state_dict(current)
+            selected = {"step": self.best["step"], "by": self.best["by"], "metrics": as_dict(sel_values)}
+        return final_values, errors, ctx, selected
+
+
+def as_dict(values: list[MetricValue]) -> dict[str, dict]:
+    """Metric values as ``result.json`` holds them, keyed by name."""
+    return {v.name: {"value": v.value, "higher_is_better": v.higher_is_better, "num_samples": v.num_samples,
+                     "reference_split": v.reference_split, "extractor": v.extractor, "extra": v.extra}
+            for v in values}

@@ -23,7 +23,9 @@ from typing import Any, Callable
 import torch
 
 from ganbench import provenance, store
-from ganbench.api import MetricValue, primary_metric
+from ganbench.api import MetricValue
+from ganbench.evaluation import RunEvaluation, as_dict
+from ganbench.records import RunRecords
 from ganbench.spec import ReferenceSpec, RunSpec
 from ganbench.training import Trainer, prepare_process
 
@@ -316,12 +318,17 @@ def _sync(device: str) -> None:
 
 
 class _Run:
-    """The mutable state of one execution; lives only inside :func:`execute`."""
+    """One execution of a run: its loop and budget, over the run's evaluation and selection
+    (:class:`ganbench.evaluation.RunEvaluation`) and its records (:class:`ganbench.records.RunRecords`).
+    Lives only inside :func:`execute`, and one per seed inside :func:`ganbench.vectorized.execute_group`,
+    which shares :meth:`setup`, :meth:`schedule`, :meth:`log_stats`, :meth:`evaluate_val`,
+    :meth:`save_checkpoint` and :meth:`finish` and batches only the steps between them."""
 
     def __init__(self, spec: RunSpec, results_dir: Path, host, data_root, download, progress,
                  rank: int | None = None, device: str | None = None):
         self.spec = spec
         self.rd = store.RunDir(results_dir, spec.dirname)
+        self.records = RunRecords(self.rd, spec.content_hash(), spec.name)
         self.host = host
         self.data_root = data_root
         self.download = download
@@ -333,182 +340,122 @@ class _Run:
         self.hparams = resolve_hparams(host, spec)
         self.train_seconds = 0.0
         self.timed_images = 0
-        self.best: dict[str, Any] | None = None  # {"step", "by", "value"}
-        self.real_data: dict[str, Any] = {}       # what every evaluation reads of the dataset (SamplingContext)
 
-    # -- evaluation ----------------------------------------------------------------------------
-    def metrics(self):
-        data = self.dataset.info
-        out = []
-        encoder = self.host.architectures.get(self.spec.arch).encoder
-        for name in self.spec.metrics:
-            cls = self.host.metrics.get(name)
-            if cls.supports(data, self.spec.dataset) is None and (encoder or not cls.needs_encoder):
-                out.append(cls())
-        return out
-
-    def evaluate(self, generator, split: str):
-        """Evaluate ``generator`` against ``split``; the training RNG state is left untouched."""
-        from ganbench.evaluation import SamplingContext, encoder_functions, evaluate, to_metric_space
-        trainer = self.trainer
-        conditional = trainer.conditional
-        # E and G(z) for metrics that need the encoder (api.Architecture.encoder)
-        codec = encoder_functions(generator, trainer.device, self.dataset.info) if trainer.architecture.encoder else {}
-
-        def sample_fn(n: int, gen: torch.Generator):
-            xs, ys = [], []
-            was_training = generator.training
-            generator.eval()
-            with torch.no_grad():
-                for start in range(0, n, 500):
-                    m = min(500, n - start)
-                    z, _ = trainer.sample_latent(m, gen)
-                    y = (torch.arange(start, start + m) % self.dataset.info.num_classes).to(trainer.device) \
-                        if conditional else None
-                    xs.append(to_metric_space(generator(z.to(trainer.device), y).cpu(), self.dataset.info))
-                    ys.append(y.cpu() if y is not None else None)
-            generator.train(was_training)
-            return torch.cat(xs), (torch.cat(ys) if conditional else None)
-
-        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            ctx = SamplingContext(sample_fn, self.dataset, self.dataset.info, self.spec.seed, device=self.device,
-                                  cache_dir=None, real_data=self.real_data, **codec)
-            values, errors = evaluate(self.metrics(), ctx, split)
-        return values, errors, ctx
-
-    def log_metrics(self, values: list[MetricValue], split: str, step: int) -> None:
-        for v in values:
-            store.append_jsonl(self.rd.file(store.METRICS), {
-                "step": step, "kimg": self.trainer.images_shown / 1000, "split": split, "name": v.name,
-                "value": v.value, "higher_is_better": v.higher_is_better, "num_samples": v.num_samples,
-                "reference_split": v.reference_split, "extractor": v.extractor, "extra": v.extra,
-                "time": round(self.train_seconds, 3)})
-
-    def select(self, values: list[MetricValue], step: int) -> None:
-        """Keep the generator of the best held-out evaluation, judged on the primary metric."""
-        by_name = {v.name: v for v in values}
-        # the lowest rank the metrics declared; without any, the first value evaluated
-        name = primary_metric({n: v.extra.get("rank") for n, v in by_name.items()})
-        v = by_name.get(name) if name is not None else (values[0] if values else None)
-        if v is None or not math.isfinite(v.value):
-            return
-        # Ties go to the later step: mode counts tie often, and the later generator is the sharper one.
-        better = self.best is None or (v.value >= self.best["value"] if v.higher_is_better else v.value <= self.best["value"])
-        if better:
-            self.best = {"step": step, "by": v.name, "value": v.value}
-            store.atomic_torch_save(self.rd.file(store.BEST), {
-                "spec_hash": self.spec.content_hash(), "step": step,
-                "generator": self.trainer.evaluation_generator().state_dict()})
-
-    def best_generator(self) -> dict[str, torch.Tensor]:
-        """The weights in ``best.pt``; refused if they were saved by another run."""
-        state = store.torch_load(self.rd.file(store.BEST))
-        if not isinstance(state, dict) or state.get("spec_hash") != self.spec.content_hash():
-            raise RuntimeError(f"{self.rd.file(store.BEST)} was not saved by this run")
-        return state["generator"]
-
-    # -- checkpoints ---------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
-        store.atomic_torch_save(self.rd.file(store.CHECKPOINT), {
-            "spec_hash": self.spec.content_hash(),
-            "trainer": self.trainer.state_dict(), "train_seconds": self.train_seconds,
-            "timed_images": self.timed_images, "best": self.best, "max_steps": self.max_steps})
-
-    def try_resume(self) -> bool:
-        """Continue from this run's ``checkpoint.pt``; without one, start clean. Either way the logs
-        then hold exactly what an uninterrupted run would have logged by that step."""
-        state = self.own_checkpoint()
-        if state is None:
-            # Killed before its first checkpoint, or its checkpoint refused: nothing logged so far counts.
-            for name in (store.METRICS, store.STATS, store.BEST):
-                self.rd.file(name).unlink(missing_ok=True)
-            return False
-        self.trainer.load_state_dict(state["trainer"])
-        self.train_seconds = state["train_seconds"]
-        self.timed_images = state["timed_images"]
-        self.best = state["best"]
-        self.max_steps = state["max_steps"]
-        step = self.trainer.steps_done
-        # Test-split lines are logged by finish(), which the resumed run reaches and logs again.
-        store.truncate_jsonl(self.rd.file(store.METRICS), step, drop_split="test")
-        store.truncate_jsonl(self.rd.file(store.STATS), step)
-        return True
-
-    def own_checkpoint(self) -> dict[str, Any] | None:
-        """``checkpoint.pt`` if this run saved it. One saved by another run (copied over), or one that
-        cannot be read, is set aside with one line: resuming from it would give numbers that match no
-        run, and training from scratch gives the right ones."""
-        path = self.rd.file(store.CHECKPOINT)
-        if not path.exists():
-            return None
-        mine = self.spec.content_hash()
-        why = None
-        try:
-            state = store.torch_load(path)
-            found = state.get("spec_hash") if isinstance(state, dict) else None
-            if found is None:
-                why = "it records no spec hash (an older ganbench, or not a ganbench checkpoint)"
-            elif found != mine:
-                why = f"it was saved by another run (spec hash {str(found)[:12]}, this run {mine[:12]})"
-            elif state["best"] is not None:
-                self.best_generator()  # finish() reads best.pt: it must be this run's too
-        except Exception as exc:  # noqa: BLE001 - whatever makes it unusable, starting again is right
-            why = f"it cannot be used ({_describe(exc)})"
-        if why is None:
-            return state
-        moved = self.rd.set_aside(store.CHECKPOINT, "rejected")
-        _log(f"{path}: not resumed, {why}; set aside as {moved.name}; {self.spec.name} trains from scratch")
-        return None
-
-    def cached_step_cost(self, measure: Callable[[], dict[str, float]]) -> dict[str, float]:
-        return cached_step_cost(self.spec, self.hparams, self.host, measure)
-
-    # -- the loop ------------------------------------------------------------------------------
-    def train(self) -> dict[str, Any]:
-        spec, rd = self.spec, self.rd
-        torch.set_num_threads(spec.threads)
-        _reset_peak_memory(self.device)
+    # -- set-up, budget and resume -------------------------------------------------------------
+    def setup(self) -> bool:
+        """Build the trainer, read the step's cost (its FLOPs and images: the budget), and continue
+        from the run's checkpoint if it has one; return whether it did. The global RNG is then the
+        one the training steps draw from: after initialisation, or as the checkpoint saved it."""
+        spec = self.spec
         make = lambda rank=None: build_trainer(self.host, spec, self.hparams, self.data_root,  # noqa: E731
                                                self.download, ddp_rank=rank, device=self.device)
         self.dataset, self.trainer = make(self.rank)
-        trainer = self.trainer
+        self.evaluation = RunEvaluation(self.host, spec, self.dataset, self.trainer, self.device, self.records)
         # FlopCounterMode does not run on MPS: there only the images of a step are measured.
         # (On a one-process trainer, even under --ddp: a measurement must not join the ranks' collectives.)
-        cost = self.cached_step_cost(lambda: measure_step(lambda: make()[1], count_flops=spec.device != "mps"))
+        cost = cached_step_cost(spec, self.hparams, self.host,
+                                lambda: measure_step(lambda: make()[1], count_flops=spec.device != "mps"))
         self.flops_per_step = cost["flops"] or None
         # For kimg budgets this is an estimate (evaluation spacing, progress bar): the loop stops on the
         # trainer's own count of images shown, the one counter that budgets, img/s and result.json read.
         self.max_steps = steps_for_budget(spec, cost["images"], self.flops_per_step)
-        target_images = spec.budget.value * 1000 if spec.budget.kind == "kimg" else None
         resumed = self.try_resume() if self.writes else False
         if spec.ddp > 1:
             resumed = self.follow_rank_zero(resumed)
-        planned = self.max_steps or 10_000
+        return resumed
+
+    def budget_spent(self) -> bool:
+        spec, trainer = self.spec, self.trainer
+        if spec.budget.kind == "kimg":
+            return trainer.images_shown >= spec.budget.value * 1000
+        if self.max_steps is not None and trainer.steps_done >= self.max_steps:
+            return True
+        return spec.budget.kind == "seconds" and self.train_seconds >= spec.budget.value
+
+    def schedule(self) -> tuple[Callable[[int], bool], Callable[[int], bool]]:
+        """``(evaluation_due, checkpoint_due)``: which steps end with a val evaluation, and with a checkpoint."""
+        spec = self.spec
         if spec.eval_every:
             due = lambda step, every=spec.eval_every: step % every == 0  # noqa: E731
         else:
             # `evaluations` points spread evenly with the last on the final step, where the test-split
             # evaluation happens anyway (planned // E would put it one step short, e.g. 3999 of 4000).
-            points = evaluation_steps(planned, spec.evaluations)
-            due = points.__contains__
+            due = evaluation_steps(self.max_steps or 10_000, spec.evaluations).__contains__
         checkpoint_due = (lambda step: step % spec.checkpoint_every == 0) if spec.checkpoint_every else due
+        return due, checkpoint_due
+
+    def save_checkpoint(self) -> None:
+        self.records.save_checkpoint({
+            "trainer": self.trainer.state_dict(), "train_seconds": self.train_seconds,
+            "timed_images": self.timed_images, "best": self.evaluation.best, "max_steps": self.max_steps})
+
+    def try_resume(self) -> bool:
+        """Continue from this run's ``checkpoint.pt``; without one, start clean. Either way the logs
+        then hold exactly what an uninterrupted run would have logged by that step."""
+        state = self.records.own_checkpoint()
+        if state is None:
+            # Killed before its first checkpoint, or its checkpoint refused: nothing logged so far counts.
+            self.records.start_over()
+            return False
+        self.trainer.load_state_dict(state["trainer"])
+        self.train_seconds = state["train_seconds"]
+        self.timed_images = state["timed_images"]
+        self.evaluation.best = state["best"]
+        self.max_steps = state["max_steps"]
+        self.records.rewind(self.trainer.steps_done)
+        return True
+
+    def follow_rank_zero(self, resumed: bool) -> bool:
+        """Under --ddp: every rank continues from the checkpoint rank 0 resumed from, if any. The
+        broadcast also orders it: rank 0 has decided (and set aside a foreign checkpoint) before any
+        other rank reads the file."""
+        import torch.distributed as dist
+        flag = torch.tensor([int(resumed)], device=self.device)
+        dist.broadcast(flag, src=0)
+        if self.writes or not flag.item():
+            return bool(flag.item())
+        state = self.records.read_checkpoint()
+        self.trainer.load_state_dict(state["trainer"])
+        self.max_steps = state["max_steps"]
+        return True
+
+    # -- what a step leaves behind -------------------------------------------------------------
+    def log_stats(self, loss_d: float, loss_g: float) -> None:
+        t = self.trainer
+        self.records.log_stats(t.steps_done, t.images_shown / 1000, loss_d, loss_g, self.train_seconds,
+                               self.timed_images)
+
+    def evaluate_val(self) -> list[MetricValue]:
+        """The val evaluation after a step: logged, its samples' grid saved, the best generator kept."""
+        step = self.trainer.steps_done
+        values, _, ctx = self.evaluation.evaluate(self.trainer.evaluation_generator(), "val")
+        self.records.log_metrics(values, "val", step, self.trainer.images_shown / 1000, self.train_seconds)
+        self.save_grid(ctx, f"samples/step_{step:06d}.png")
+        self.evaluation.select(values, step)
+        return values
+
+    def save_grid(self, ctx, name: str) -> None:
+        """An 8x8 grid of an evaluation's samples (images only; 2D scatter plots are the report's job)."""
+        drawn = getattr(ctx, "drawn", None)
+        if self.dataset.info.is_image and drawn is not None:
+            self.records.save_grid(drawn[0], name)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        spec, trainer = self.spec, None
+        torch.set_num_threads(spec.threads)
+        _reset_peak_memory(self.device)
+        resumed = self.setup()
+        trainer = self.trainer
+        due, checkpoint_due = self.schedule()
         if not resumed and self.writes:
-            notify(self.host, "ganbench_run_start", spec=store.read_json(rd.file(store.SPEC)), run_dir=str(rd.path))
+            notify(self.host, "ganbench_run_start", spec=store.read_json(self.rd.file(store.SPEC)),
+                   run_dir=str(self.rd.path))
 
         bar = self.progress(total=self.max_steps, initial=trainer.steps_done, desc=spec.name, runs=[spec.dirname]) \
             if self.progress else None
         pending_bad = torch.zeros((), dtype=torch.bool, device=trainer.device)
-        last = {}
-        while True:
-            step = trainer.steps_done
-            if target_images is not None:
-                if trainer.images_shown >= target_images:
-                    break
-            elif self.max_steps is not None and step >= self.max_steps:
-                break
-            if spec.budget.kind == "seconds" and self.train_seconds >= spec.budget.value:
-                break
+        while not self.budget_spent():
             _sync(self.device)
             t0 = time.perf_counter()
             images_before = trainer.images_shown
@@ -525,19 +472,13 @@ class _Run:
             if (step % LOG_EVERY == 0 or step == self.max_steps) and self.writes:
                 if bool(pending_bad):
                     raise Diverged(step)
-                store.append_jsonl(rd.file(store.STATS), {
-                    "step": step, "kimg": trainer.images_shown / 1000, "loss_d": float(last["loss_d"]),
-                    "loss_g": float(last["loss_g"]), "time": round(self.train_seconds, 3),
-                    "images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None})
+                self.log_stats(float(last["loss_d"]), float(last["loss_g"]))
             if not self.writes:
                 if bool(pending_bad) and step % LOG_EVERY == 0:
                     raise Diverged(step)   # the losses are averaged over ranks: rank 0 stops here too
                 continue
             if due(step) and spec.metrics:
-                values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "val")
-                self.log_metrics(values, "val", step)
-                self.save_grid(ctx, f"samples/step_{step:06d}.png")
-                self.select(values, step)
+                values = self.evaluate_val()
                 if bar and values:
                     bar.set_postfix({values[0].name: f"{values[0].value:.3g}"})
             if checkpoint_due(step):
@@ -548,48 +489,26 @@ class _Run:
             raise Diverged(trainer.steps_done)
         return self.finish() if self.writes else {"status": "completed", "steps": trainer.steps_done}
 
-    def follow_rank_zero(self, resumed: bool) -> bool:
-        """Under --ddp: every rank continues from the checkpoint rank 0 resumed from, if any. The
-        broadcast also orders it: rank 0 has decided (and set aside a foreign checkpoint) before any
-        other rank reads the file."""
-        import torch.distributed as dist
-        flag = torch.tensor([int(resumed)], device=self.device)
-        dist.broadcast(flag, src=0)
-        if self.writes or not flag.item():
-            return bool(flag.item())
-        state = store.torch_load(self.rd.file(store.CHECKPOINT))
-        self.trainer.load_state_dict(state["trainer"])
-        self.max_steps = state["max_steps"]
-        return True
-
     def finish(self) -> dict[str, Any]:
-        trainer, rd = self.trainer, self.rd
+        """The test-split evaluations, ``samples.npz`` and the final grid; the run's result record."""
+        trainer = self.trainer
         step = trainer.steps_done
         if trainer.architecture.follows_progress:
             needed = trainer.architecture.images_until_final(self.dataset.info, self.hparams)
             if trainer.images_shown < needed:
                 _log(f"warning: {self.spec.name} stopped at {trainer.images_shown / 1000:g} kimg, before "
                      f"{self.spec.arch} reached its final networks at {needed / 1000:g} kimg")
-        final_values, errors, ctx = self.evaluate(trainer.evaluation_generator(), "test")
-        self.log_metrics(final_values, "test", step)
-        self.save_samples(ctx)
-        selected = None
-        if self.best is not None and self.best["step"] == step:
-            # The best held-out evaluation is the final generator: its test scores are the final ones.
-            selected = {"step": step, "by": self.best["by"], "metrics": _as_dict(final_values)}
-        elif self.best is not None:
-            G = trainer.evaluation_generator()
-            current = {k: v.clone() for k, v in G.state_dict().items()}
-            G.load_state_dict(self.best_generator())
-            sel_values, _, _ = self.evaluate(G, "test")
-            G.load_state_dict(current)
-            selected = {"step": self.best["step"], "by": self.best["by"], "metrics": _as_dict(sel_values)}
+        final_values, errors, ctx, selected = self.evaluation.test_scores()
+        self.records.log_metrics(final_values, "test", step, trainer.images_shown / 1000, self.train_seconds)
+        drawn = getattr(ctx, "drawn", None)
+        self.records.save_samples(drawn if drawn is not None else ctx.sample_with_labels(64), self.dataset.info)
+        self.save_grid(ctx, "samples/final.png")
         peak, kind = _peak_memory(self.device)
         return {
             "status": "completed", "steps": step, "images_shown": trainer.images_shown,
             "kimg": trainer.images_shown / 1000, "flops_per_step": self.flops_per_step,
             "total_flops": self.flops_per_step * step if self.flops_per_step else None,
-            "final": _as_dict(final_values), "metric_errors": errors, "selected": selected,
+            "final": as_dict(final_values), "metric_errors": errors, "selected": selected,
             "throughput": {"train_images_per_second": self.timed_images / self.train_seconds if self.train_seconds else None,
                            "train_seconds": self.train_seconds, "warmup_steps": WARMUP_STEPS},
             "peak_memory_bytes": peak, "memory_kind": kind,
@@ -597,41 +516,6 @@ class _Run:
             "weights_hash": trainer.weights_hash(), "diverged_at": None, "error": None,
             "technique_values": trainer.technique_values(),  # api.Technique.reports
         }
-
-    def save_samples(self, ctx) -> None:
-        import numpy as np
-        drawn = getattr(ctx, "drawn", None)
-        if drawn is None:
-            drawn = ctx.sample_with_labels(64)
-        x, y = drawn
-        arrays = {"samples": x.numpy().astype("float32")} if not self.dataset.info.is_image else \
-            {"samples": ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()}
-        if y is not None:
-            arrays["labels"] = y.numpy()
-        import io
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        store.atomic_write_bytes(self.rd.file("samples.npz"), buffer.getvalue())
-        self.save_grid(ctx, "samples/final.png")
-
-    def save_grid(self, ctx, name: str) -> None:
-        """An 8x8 grid of the evaluation samples (images only; 2D scatter plots are the report's job)."""
-        drawn = getattr(ctx, "drawn", None)
-        if not self.dataset.info.is_image or drawn is None:
-            return
-        import io
-
-        import torchvision.utils
-        grid = torchvision.utils.make_grid(drawn[0][:64], nrow=8, normalize=True, value_range=(-1, 1))
-        buffer = io.BytesIO()
-        torchvision.utils.save_image(grid, buffer, format="png")
-        store.atomic_write_bytes(self.rd.file(name), buffer.getvalue())
-
-
-def _as_dict(values: list[MetricValue]) -> dict[str, dict]:
-    return {v.name: {"value": v.value, "higher_is_better": v.higher_is_better, "num_samples": v.num_samples,
-                     "reference_split": v.reference_split, "extractor": v.extractor, "extra": v.extra}
-            for v in values}
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -766,7 +650,7 @@ def _train_recorded(run: _Run) -> dict[str, Any]:
                 "steps": int(exc.args[0]), "error": f"non-finite loss by step {exc.args[0]}"}
     except Exception as exc:
         if run.writes:
-            store.atomic_write_bytes(run.rd.file("error.txt"), traceback.format_exc().encode())
+            run.records.save_error(traceback.format_exc())
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return {"status": "failed", "error": message, "diverged_at": None}
 
@@ -865,7 +749,7 @@ def _score_reference(ref: ReferenceSpec, rd: store.RunDir, host, data_root, down
     record = {"schema": store.SCHEMA, "kind": "reference", "label": ReferenceSpec.LABEL, "hash": ref.content_hash(),
               "spec": ref.to_dict(), "versions": provenance.versions(host),
               "env": provenance.environment(resolve_device(ref.device))}
-    result = {"schema": store.SCHEMA, "status": "completed", "final": _as_dict(values), "metric_errors": errors,
+    result = {"schema": store.SCHEMA, "status": "completed", "final": as_dict(values), "metric_errors": errors,
               "drawn": sorted(set(how)), "wall_seconds": round(time.perf_counter() - started, 3)}
     store.atomic_write_json(rd.file(store.SPEC), record)
     store.atomic_write_json(rd.file(store.RESULT), result)

@@ -501,7 +501,7 @@ def group_key(spec: RunSpec) -> str:
 def _failure(seed: _Seed) -> dict:
     """What :func:`runner.execute` records for an exception (called inside ``except``)."""
     exc = sys.exc_info()[1]
-    store.atomic_write_bytes(seed.run.rd.file("error.txt"), traceback.format_exc().encode())
+    seed.run.records.save_error(traceback.format_exc())
     return {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "diverged_at": None}
 
 
@@ -522,17 +522,10 @@ def _store(seed: _Seed, result: dict, host, training: dict | None) -> None:
 
 
 def _setup(seed: _Seed, host) -> None:
-    """The set-up half of ``_Run.train`` (keep the two in step): trainer, step cost, budget, resume."""
-    run, spec = seed.run, seed.spec
-    make = lambda: runner.build_trainer(host, spec, run.hparams, run.data_root, run.download)  # noqa: E731
-    run.dataset, run.trainer = make()
-    seed.global_rng = torch.get_rng_state()   # the solo run's global RNG after initialisation
-    cost = run.cached_step_cost(lambda: runner.measure_step(lambda: make()[1], count_flops=spec.device != "mps"))
-    run.flops_per_step = cost["flops"] or None
-    run.max_steps = runner.steps_for_budget(spec, cost["images"], run.flops_per_step)
-    seed.resumed = run.try_resume()
-    if seed.resumed:
-        seed.global_rng = torch.get_rng_state()   # loaded from its checkpoint
+    """The solo run's set-up (``_Run.setup``: trainer, step cost, budget, resume) and the global RNG
+    its steps would draw from, which the group keeps per seed."""
+    seed.resumed = seed.run.setup()
+    seed.global_rng = torch.get_rng_state()
 
 
 def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, data_root: str | None = None,
@@ -705,16 +698,11 @@ def estimate_group_seconds(specs: Sequence[RunSpec], host, data_root: str | None
 
 
 def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
-    """The loop of ``_Run.train`` for K seeds at once (keep the two in step), then ``finish`` per seed."""
+    """The loop of ``_Run.train`` for K seeds at once (keep the two in step): the seeds' own budget,
+    schedule, logs, evaluations and checkpoints, one batched step; then ``finish`` per seed."""
     spec = seeds[0].spec
     max_steps = seeds[0].run.max_steps
-    target_images = spec.budget.value * 1000 if spec.budget.kind == "kimg" else None
-    planned = max_steps or 10_000
-    if spec.eval_every:
-        due = lambda step, every=spec.eval_every: step % every == 0  # noqa: E731
-    else:
-        due = runner.evaluation_steps(planned, spec.evaluations).__contains__
-    checkpoint_due = (lambda step: step % spec.checkpoint_every == 0) if spec.checkpoint_every else due
+    due, checkpoint_due = seeds[0].run.schedule()
     training = {"mode": "vectorized", "backend": backend, "seeds": len(seeds),
                 "group": [s.spec.seed for s in seeds],
                 "time_attribution": "each group step's time is split evenly among the seeds training in it"}
@@ -765,11 +753,7 @@ def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
     try:
         while active:
             lead = active[0].run.trainer
-            step = lead.steps_done
-            if target_images is not None:
-                if lead.images_shown >= target_images:
-                    break
-            elif max_steps is not None and step >= max_steps:
+            if active[0].run.budget_spent():
                 break
             t0 = time.perf_counter()
             images_before = lead.images_shown
@@ -797,11 +781,7 @@ def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
                     if pending_bad[k]:
                         _store(s, _diverged(step), host, training)
                     else:
-                        run, t = s.run, s.run.trainer
-                        store.append_jsonl(run.rd.file(store.STATS), {
-                            "step": step, "kimg": t.images_shown / 1000, "loss_d": float(loss_d[k]),
-                            "loss_g": float(loss_g[k]), "time": round(run.train_seconds, 3),
-                            "images_per_second": run.timed_images / run.train_seconds if run.train_seconds else None})
+                        s.run.log_stats(float(loss_d[k]), float(loss_g[k]))
                 keep([k for k in range(len(active)) if not pending_bad[k]])
             evaluating = bool(due(step) and spec.metrics)
             checkpointing = checkpoint_due(step)
@@ -810,7 +790,7 @@ def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
                 group.write_back()
                 rngs = list(group.global_rng)
                 keep([k for k, s in enumerate(active) if own(s, lambda s=s, k=k: _evaluate_and_checkpoint(
-                    s.run, step, evaluating, checkpointing, rngs[k]))])
+                    s.run, evaluating, checkpointing, rngs[k]))])
         charge(active)
     finally:
         if bar:
@@ -826,13 +806,10 @@ def _train(seeds: list[_Seed], host, backend: str, progress) -> None:
             _store(s, outcome, host, training)
 
 
-def _evaluate_and_checkpoint(run, step: int, evaluating: bool, checkpointing: bool, global_rng: torch.Tensor) -> None:
+def _evaluate_and_checkpoint(run, evaluating: bool, checkpointing: bool, global_rng: torch.Tensor) -> None:
     """The per-step tail of ``_Run.train`` for one seed, its weights already written back."""
     if evaluating:
-        values, errors, ctx = run.evaluate(run.trainer.evaluation_generator(), "val")
-        run.log_metrics(values, "val", step)
-        run.save_grid(ctx, f"samples/step_{step:06d}.png")
-        run.select(values, step)
+        run.evaluate_val()
     if checkpointing:
         # A checkpoint records the global RNG: this seed's own, as its solo run's does.
         outer = torch.get_rng_state()
