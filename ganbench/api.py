@@ -1,4 +1,4 @@
-"""The base classes a plugin subclasses: Architecture, Loss, Technique, Dataset, Metric, ReportFormat.
+"""The base classes a plugin subclasses: Architecture, Loss, Technique, Dataset, Metric, ReportFormat, Task.
 
 Each has a ``name`` (snake_case, stable: it is stored in results), a ``paper`` citation, and a few
 methods to override. The training loop that drives them lives in :mod:`ganbench.training`.
@@ -36,6 +36,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+
+GENERATION = "generation"   # the built-in task: samples from noise (what every plugin serves by default)
+# What a task's generator is given (:attr:`Task.generator_input`) and what data it needs (:attr:`Task.needs`).
+GENERATOR_INPUTS = ("noise", "image", "low_resolution", "tokens")
+TASK_DATA = ("samples", "pairs", "two domains")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -284,6 +290,9 @@ class Architecture(Plugin):
     # stderr), and so are --ddp (layers not in use yet get no gradient) and flops budgets (one
     # measured step does not price steps that grow).
     follows_progress: ClassVar[bool] = False
+    # The benchmark tasks (:class:`Task` names) this architecture's generator is built for: what its
+    # generator takes (noise, an image, a token sequence) is the task's ``generator_input``.
+    tasks: ClassVar[tuple[str, ...]] = (GENERATION,)
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -340,6 +349,8 @@ class Loss(Plugin):
     # D update back-propagates through a backward pass (WGAN-GP, DRAGAN, R1). Per-sample gradients
     # collected by backward hooks (Opacus, for dp_sgd) cannot follow a double backward pass.
     double_backward: ClassVar[bool] = False
+    # The benchmark tasks (:class:`Task` names) whose adversarial game this loss is written for.
+    tasks: ClassVar[tuple[str, ...]] = (GENERATION,)
 
     @classmethod
     def hparam_schema(cls) -> tuple[HParam, ...]:
@@ -550,6 +561,10 @@ class Dataset(Plugin):
     sizes: ClassVar[Mapping[str, int] | None] = None   # samples per split, when known without loading
     # [K, 2] mode centres of a point mixture, in the data's coordinates (figures mark them); None if none.
     modes: ClassVar[Any] = None
+    # What one sample of it is, in the words of :data:`TASK_DATA`: a sample to model ("samples"), an
+    # (input, target) pair, or a sample of one of two unpaired domains. A task runs on the datasets
+    # holding what it ``needs``.
+    holds: ClassVar[str] = "samples"
 
     def __init__(self, root: str | None = None, download: bool = False):
         self.root = root
@@ -735,3 +750,39 @@ class ReportFormat(Plugin):
     def render(self, report: Any, out_dir: str) -> list[str]:
         """Write the report under ``out_dir``; return the paths written."""
         raise NotImplementedError
+
+
+class Task(Plugin):
+    """A benchmark task: what the generator is given, what data it learns from, how it is scored.
+
+    Architectures, losses and techniques stay plugins of their own; a task says which of them fit.
+    Declarations, all read when a study's matrix is expanded:
+
+    * ``generator_input``: one of :data:`GENERATOR_INPUTS`: noise (the ``generation`` task), an
+      image (translation), a low-resolution image (super-resolution), a token sequence (text).
+    * ``needs``: one of :data:`TASK_DATA`, the data it runs on: one dataset of samples, a dataset of
+      (input, target) pairs, or two unpaired domains. A dataset declares what it ``holds``.
+    * ``metrics``: the metrics that apply to its runs, by name; ``()``: every metric that supports
+      the dataset (the ``generation`` task).
+    * ``table``: the title of the leaderboard table its runs are reported in.
+
+    An architecture or a loss serves a task by naming it in its own ``tasks``;
+    :meth:`supports` turns a combination that does not fit into a skip with its reason.
+    """
+
+    generator_input: ClassVar[str] = "noise"
+    needs: ClassVar[str] = "samples"
+    metrics: ClassVar[tuple[str, ...]] = ()
+    table: ClassVar[str] = ""
+
+    @classmethod
+    def supports(cls, architecture: type[Architecture], loss: type[Loss], dataset: type[Dataset]) -> str | None:
+        """``None`` if the three can run this task, else a short reason. The default reads their
+        declarations: the architecture's and the loss's ``tasks``, the dataset's ``holds``."""
+        for kind, plugin in (("architecture", architecture), ("loss", loss)):
+            if cls.name not in plugin.tasks:
+                served = ", ".join(plugin.tasks) or "none"
+                return f"task {cls.name}: {kind} {plugin.name} serves {served}"
+        if dataset.holds != cls.needs:
+            return f"task {cls.name} needs {cls.needs}; dataset {dataset.name} holds {dataset.holds}"
+        return None

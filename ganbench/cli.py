@@ -76,6 +76,8 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--seeds", metavar="LIST", help="Seeds, e.g. 0,1,2 or 0-4.")
 @click.option("--budget", metavar="KIND=VALUE", help="steps=N, kimg=X, seconds=S or flops=F.")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Metric (repeatable; default: all that apply).")
+@click.option("--task", metavar="NAME", default=None,
+              help="Benchmark task of every run (`ganbench list tasks`); default: the study's, else generation.")
 @click.option("--hparam", "hparams", multiple=True, metavar="NAME=VALUE", help="Override a hyperparameter (repeatable).")
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default=None, help="Default: auto.")
@@ -114,7 +116,7 @@ def cli(ctx: click.Context, disable, only):
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
-def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, hparams, results_dir,
+def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, task, hparams, results_dir,
         device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
         ray_address, cpus_per_run, gpus_per_run, ddp, jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
     """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/.
@@ -160,6 +162,9 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     else:
         chosen = sweep.command_line_study(archs, losses, techniques, datasets, parsed_seeds or (0,),
                                           parsed_budget, metrics)
+    if task is not None:
+        host.tasks.get(task)  # an unknown name: one line listing the tasks
+        chosen.task = task
     # jobs and Ray resources say how the sweep is executed, not what a run is: they never reach a RunSpec.
     jobs = jobs or int(chosen.run.pop("jobs", 1))
     chosen.run.pop("jobs", None)
@@ -256,7 +261,7 @@ def plugins(ctx, as_json):
 
 @cli.command("list")
 @click.argument("kind", type=click.Choice(["architectures", "losses", "techniques", "datasets", "metrics",
-                                           "report_formats", "studies"]))
+                                           "report_formats", "tasks", "studies"]))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_(ctx, kind, as_json):
@@ -284,6 +289,9 @@ def list_(ctx, kind, as_json):
                            mode_collapse=list(cls.mode_collapse), counts_modes=list(cls.counts_modes))
             elif kind == "report_formats":
                 row.update(aliases=list(cls.aliases), default=cls.default)
+            elif kind == "tasks":
+                from ganbench.runner import task_members
+                row.update(task_members(host, cls))
             if kind in ("architectures", "losses", "techniques"):
                 row["hparams"] = [h.to_dict() for h in cls.hparam_schema()]
             rows.append(row)
@@ -298,6 +306,9 @@ def list_(ctx, kind, as_json):
                     ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
         elif kind == "metrics":
             extra = "\t" + ("available" if row["available"] else f"unavailable: {row['how_to_get']}")
+        elif kind == "tasks":
+            extra = (f"\tgenerator input: {row['generator_input']}\tdatasets: {' '.join(row['datasets']) or '-'}"
+                     f"\tmetrics: {' '.join(row['metrics']) or '-'}")
         elif kind == "report_formats":
             extra = "\t" + ", ".join(["aliases: " + " ".join(row["aliases"])] * bool(row["aliases"])
                                       + ["default"] * row["default"])
@@ -378,7 +389,7 @@ def doctor(as_json):
 @cli.command("new-plugin")
 @click.argument("name")
 @click.option("--kind", required=True,
-              type=click.Choice(["architecture", "loss", "technique", "dataset", "metric", "report_format"]))
+              type=click.Choice(["architecture", "loss", "technique", "dataset", "metric", "report_format", "task"]))
 @click.option("--out", default=".", show_default=True, type=click.Path(file_okay=False),
               help="Directory to create the package in (as ganbench-NAME/).")
 def new_plugin(name, kind, out):

@@ -72,6 +72,14 @@ def ganbench_register_report_formats(registry: Registry) -> None:
 
 
 @hookspec
+def ganbench_register_tasks(registry: Registry) -> None:
+    """Add :class:`ganbench.api.Task` subclasses (benchmark tasks: generation, translation, ...).
+
+    :param registry: the task registry.
+    """
+
+
+@hookspec
 def ganbench_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``ganbench`` command line with ``cli.add_command``.
 

@@ -62,6 +62,7 @@ KINDS = {
     "datasets": ("ganbench_register_datasets", "Dataset"),
     "metrics": ("ganbench_register_metrics", "Metric"),
     "report_formats": ("ganbench_register_report_formats", "ReportFormat"),
+    "tasks": ("ganbench_register_tasks", "Task"),
 }
 
 
@@ -108,6 +109,10 @@ class Host:
     @property
     def report_formats(self) -> Registry:
         return self.registries["report_formats"]
+
+    @property
+    def tasks(self) -> Registry:
+        return self.registries["tasks"]
 
     def plugins(self) -> list[PluginInfo]:
         out = []

@@ -14,7 +14,7 @@ from ganbench.errors import PluginError, UsageError
 T = TypeVar("T")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 SINGULAR = {"architectures": "architecture", "losses": "loss", "techniques": "technique", "datasets": "dataset",
-            "metrics": "metric", "report_formats": "report format"}
+            "metrics": "metric", "report_formats": "report format", "tasks": "task"}
 
 
 def _qualname(cls: type) -> str:

@@ -27,7 +27,7 @@ from ganbench.api import MetricValue
 from ganbench.evaluation import RunEvaluation, as_dict
 from ganbench.records import RunRecords
 from ganbench.spec import ReferenceSpec, RunSpec
-from ganbench.training import Trainer, prepare_process
+from ganbench.training import GENERATOR_INPUTS, Trainer, prepare_process
 
 LOG_EVERY = 10          # steps between stats lines and finiteness checks
 WARMUP_STEPS = 3        # steps excluded from throughput (allocator warm-up, lazy init, compile)
@@ -66,6 +66,9 @@ def incompatibility(host, spec: RunSpec) -> str | None:
     arch = host.architectures.get(spec.arch)
     loss = host.losses.get(spec.loss)
     data = host.datasets.get(spec.dataset).info
+    reason = task_incompatibility(host, spec)
+    if reason:
+        return reason
     reason = arch.supports(data)
     if reason:
         return f"{spec.arch}: {reason}"
@@ -82,6 +85,35 @@ def incompatibility(host, spec: RunSpec) -> str | None:
     if reason:
         return reason
     return ddp_incompatibility(host, spec) if spec.ddp > 1 else None
+
+
+def task_incompatibility(host, spec: RunSpec) -> str | None:
+    """Why ``spec``'s architecture, loss and dataset cannot run its task (``api.Task.supports``), or
+    why the trainer cannot: it gives a generator the inputs in :data:`ganbench.training.GENERATOR_INPUTS`."""
+    task = host.tasks.get(spec.task)
+    reason = task.supports(host.architectures.get(spec.arch), host.losses.get(spec.loss), host.datasets.get(spec.dataset))
+    if reason:
+        return reason
+    if task.generator_input not in GENERATOR_INPUTS:
+        return (f"task {spec.task}: its generator is given {task.generator_input.replace('_', ' ')}, and the "
+                f"trainer gives a generator {', '.join(GENERATOR_INPUTS)} only")
+    return None
+
+
+def task_members(host, task) -> dict[str, Any]:
+    """What the loaded plugins offer ``task`` (an ``api.Task`` class), from declarations alone: its
+    generator input and data, and the architectures, losses, datasets and metrics that fit it."""
+    datasets = [d.name for d in host.datasets if d.holds == task.needs]
+    if task.metrics:
+        metrics = [m for m in task.metrics if m in host.metrics]
+    else:
+        infos = [(host.datasets.get(d).info, d) for d in datasets]
+        metrics = [m.name for m in host.metrics if any(m.supports(info, d) is None for info, d in infos)]
+    return {"generator_input": task.generator_input, "needs": task.needs, "table": task.table,
+            "trainable": task.generator_input in GENERATOR_INPUTS,
+            "architectures": [a.name for a in host.architectures if task.name in a.tasks],
+            "losses": [l.name for l in host.losses if task.name in l.tasks],
+            "datasets": datasets, "metrics": metrics}
 
 
 def progress_incompatibility(host, spec: RunSpec) -> str | None:

@@ -15,7 +15,7 @@ from string import Template
 
 from ganbench.errors import UsageError
 
-KINDS = ("architecture", "loss", "technique", "dataset", "metric", "report_format")
+KINDS = ("architecture", "loss", "technique", "dataset", "metric", "report_format", "task")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # What the author must replace is marked TODO; the values are valid so that the tests pass meanwhile.
@@ -246,10 +246,37 @@ class $cls(ReportFormat):
 def ganbench_register_report_formats(registry):
     registry.add($cls)
 ''',
+    "task": '''"""$title: a benchmark task plugin for ganbench."""
+
+from ganbench import hookimpl
+from ganbench.api import Task
+
+
+class $cls(Task):
+    """$title (TODO: one line saying what it is; the first line is what `ganbench list` shows).
+
+    This template is a generation task scored by two metrics: change what its generator is given
+    (``generator_input``), the data it needs (``needs``), its metrics and its table. Architectures and
+    losses serve it by naming "$name" in their ``tasks``; datasets declare what they ``holds``.
+    """
+
+    name = "$name"
+    paper = $paper
+    generator_input = "noise"
+    needs = "samples"
+    metrics = ("mode_coverage", "density_coverage")
+    table = "$title"
+
+
+@hookimpl
+def ganbench_register_tasks(registry):
+    registry.add($cls)
+''',
 }
 
 CONTRACT = {"architecture": "ArchitectureContract", "loss": "LossContract", "technique": "TechniqueContract",
-            "dataset": "DatasetContract", "metric": "MetricContract", "report_format": "ReportFormatContract"}
+            "dataset": "DatasetContract", "metric": "MetricContract", "report_format": "ReportFormatContract",
+            "task": "TaskContract"}
 EXTRA = {  # keep the generated tests fast: the kit checks plumbing, not quality
     "architecture": '    hparams_override = {"width": 16}\n',
     "metric": '    metric_kwargs = {"num_samples": 32}\n',

@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any, Mapping
 
+from ganbench.api import GENERATION
 from ganbench.errors import UsageError
 
 BUDGET_KINDS = ("steps", "kimg", "seconds", "flops")
@@ -78,6 +79,7 @@ class RunSpec:
     compile: bool = False
     threads: int = 1
     ddp: int = 1                 # processes training this one run with DistributedDataParallel (--ddp)
+    task: str = GENERATION       # the benchmark task (api.Task) the run belongs to
     study: str = ""
     # {distribution: version} of the distributions providing the run's plugins (set by the sweep):
     # a plugin's new release is a new run, never a stored result of the old code.
@@ -117,6 +119,8 @@ class RunSpec:
             d.pop("plugin_versions")  # specs written before versions were recorded keep their names
         if d["ddp"] == 1:
             d.pop("ddp")              # a one-process run keeps the name it had before DDP existed
+        if d["task"] == GENERATION:
+            d.pop("task")             # and a generation run the name it had before tasks existed
         canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

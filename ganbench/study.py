@@ -89,13 +89,14 @@ if sys.version_info >= (3, 11):
 else:  # the same parser, before it joined the standard library
     import tomli as tomllib
 
+from ganbench.api import GENERATION
 from ganbench.errors import UsageError
 from ganbench.spec import DEVICES, MAX_DDP, MAX_THREADS, PRECISIONS, Budget, parse_seeds
 
 SCHEMA: dict[str, dict[str, type | tuple]] = {
     "study": {"name": str, "description": str},
     "matrix": {"archs": list, "losses": list, "techniques": list, "datasets": list, "seeds": (list, str),
-               "metrics": list},
+               "metrics": list, "task": str},
     "budget": {},     # free keys: "default" or a dataset name -> budget string
     "hparams": {},    # free keys
     "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
@@ -110,7 +111,7 @@ RUN_RANGES = {"eval_every": (0, None), "evaluations": (1, None), "checkpoint_eve
 # [run] keys that say how a sweep runs (workers, Ray resources), not what a run is: never in a RunSpec
 SWEEP_SETTINGS = ("jobs", "cpus_per_run", "gpus_per_run")
 ARRAY_SECTIONS = ("matrix", "claim")   # may be given as an array of tables, [[section]]
-MATRIX_FIELDS = ("archs", "losses", "techniques", "datasets", "seeds", "metrics")
+MATRIX_FIELDS = ("archs", "losses", "techniques", "datasets", "seeds", "metrics", "task")
 
 CLAIM_TESTS = ("greater", "less", "within_spread_of_best")
 CLAIM_REQUIRED = ("id", "claim", "source", "paper", "dataset", "metric", "test", "variant")
@@ -127,6 +128,7 @@ class Matrix:
     datasets: list[str] = dataclasses.field(default_factory=list)
     seeds: tuple[int, ...] = (0,)
     metrics: list[str] = dataclasses.field(default_factory=lambda: ["*"])
+    task: str = GENERATION   # the benchmark task of every run of the matrix (api.Task)
 
     def produces(self, variant: str, dataset: str) -> bool:
         """Whether this matrix asks for ``variant`` (``arch-loss[+technique...]``) on ``dataset``
@@ -173,6 +175,7 @@ class Study:
     datasets: list[str] = dataclasses.field(default_factory=list)
     seeds: tuple[int, ...] = (0,)
     metrics: list[str] = dataclasses.field(default_factory=lambda: ["*"])
+    task: str = GENERATION
     budgets: dict[str, Budget] = dataclasses.field(default_factory=dict)
     hparams: dict[str, Any] = dataclasses.field(default_factory=dict)
     dataset_hparams: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -275,7 +278,7 @@ def _parse_matrix(source: str, label: str, matrix: dict[str, Any]) -> Matrix:
     techniques = [tuple(t for t in combo.split("+") if t and t != "none") for combo in matrix.get("techniques", ["none"])]
     return Matrix(archs=matrix.get("archs", ["*"]), losses=matrix.get("losses", ["*"]),
                   techniques=techniques or [()], datasets=matrix["datasets"], seeds=seeds,
-                  metrics=matrix.get("metrics", ["*"]))
+                  metrics=matrix.get("metrics", ["*"]), task=matrix.get("task", GENERATION))
 
 
 def _union(lists) -> list:
@@ -391,6 +394,7 @@ def parse(text: str, source: str = "<string>") -> Study:
     # the study-level fields: the single matrix, or (several) the union over them, for reading only
     fields = {f: (getattr(matrices[0], f) if len(matrices) == 1
                   else tuple(_union(getattr(m, f) for m in matrices)) if f == "seeds"
+                  else ",".join(_union([m.task] for m in matrices)) if f == "task"
                   else _union(getattr(m, f) for m in matrices)) for f in MATRIX_FIELDS}
     study = Study(name=meta["name"], description=meta.get("description", ""), **fields, budgets=budgets,
                   hparams=hparams, dataset_hparams=dataset_hparams, run=run,

@@ -28,7 +28,7 @@ class Plan:
 
 
 CLI_OPTIONS = {"archs": "--arch", "losses": "--loss", "techniques": "--technique", "datasets": "--dataset",
-               "metrics": "--metric"}
+               "metrics": "--metric", "task": "--task"}
 
 
 def _key_label(study: Study, matrix_label: str, key: str) -> str:
@@ -132,12 +132,14 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
             for t in combo:
                 _get(host.techniques, t, _key_label(study, label, "techniques"))
             combos.append(combo)
+    task = _get(host.tasks, matrix.task, _key_label(study, label, "task"))
     why = _check_metrics(host, matrix, datasets, _key_label(study, label, "metrics"))
 
     for dataset, arch, loss, techniques in itertools.product(datasets, archs, losses, combos):
         data = host.datasets.get(dataset).info
+        # a task that names its metrics is scored by those alone (api.Task.metrics)
         metrics = tuple(m.name for m in host.metrics if ("*" in matrix.metrics or m.name in matrix.metrics)
-                        and m.supports(data, dataset) is None)
+                        and m.supports(data, dataset) is None and (not task.metrics or m.name in task.metrics))
         # metrics that read an encoder apply only to architectures declaring one (api.Metric.needs_encoder)
         no_encoder = () if host.architectures.get(arch).encoder else \
             tuple(m for m in metrics if host.metrics.get(m).needs_encoder)
@@ -154,7 +156,7 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
         for seed in matrix.seeds:
             spec = RunSpec(arch=arch, loss=loss, dataset=dataset, seed=seed, budget=budget,
                            techniques=tuple(techniques), hparams=hparams, metrics=metrics,
-                           study=study.name, **run_settings)
+                           task=task.name, study=study.name, **run_settings)
             reason = incompatibility(host, spec)
             if reason:
                 yield (f"{spec.variant}-{dataset}", reason)

@@ -65,6 +65,11 @@ from ganbench.seeding import derive_seed, make_generator
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+# What a generator can be given here (api.GENERATOR_INPUTS names them all): a task whose generator
+# takes anything else is refused when the matrix is expanded (runner.task_incompatibility).
+GENERATOR_INPUTS = ("noise",)
+
+
 def prepare_process() -> None:
     """Pay, once per process, the one-off cost of the first training step that is not the run's.
 

@@ -1,6 +1,6 @@
 """What every contract shares: finding the plugin under test, a host with it loaded, messages.
 
-One naming convention for all six kinds::
+One naming convention for all seven kinds::
 
     class TestMyLoss(LossContract):
         plugin = MyLoss                 # the class itself: nothing needs to be installed
@@ -25,7 +25,7 @@ from ganbench import api, hookimpl
 #: The registry of each kind, as ``host.<registry>`` names it, and its base class.
 KINDS: dict[str, type[api.Plugin]] = {
     "architectures": api.Architecture, "losses": api.Loss, "techniques": api.Technique,
-    "datasets": api.Dataset, "metrics": api.Metric, "report_formats": api.ReportFormat,
+    "datasets": api.Dataset, "metrics": api.Metric, "report_formats": api.ReportFormat, "tasks": api.Task,
 }
 
 _installed_hosts: dict[str | None, Any] = {}
@@ -94,7 +94,7 @@ def expect(condition: Any, expected: str, got: Any = None, who: str = "") -> Non
 
 
 class PluginContract:
-    """Base of the six contracts: resolves the plugin under test and checks what every kind shares."""
+    """Base of the seven contracts: resolves the plugin under test and checks what every kind shares."""
 
     kind: ClassVar[str]                         # registry name, e.g. "losses"
     legacy_name_attr: ClassVar[str] = ""        # e.g. "loss_name"

@@ -1,0 +1,1 @@
+"""Built-in benchmark tasks: one file per plugin, each declared in pyproject.toml."""
