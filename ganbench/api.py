@@ -293,6 +293,9 @@ class Architecture(Plugin):
     # The benchmark tasks (:class:`Task` names) this architecture's generator is built for: what its
     # generator takes (noise, an image, a token sequence) is the task's ``generator_input``.
     tasks: ClassVar[tuple[str, ...]] = (GENERATION,)
+    # What G is given, one of GENERATOR_INPUTS (a task's ``generator_input`` must match). A generator
+    # given an image has ``G.input_shape``, the (C, H, W) of that image, in place of ``G.z_dim``.
+    generator_input: ClassVar[str] = "noise"
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -565,6 +568,9 @@ class Dataset(Plugin):
     # (input, target) pair, or a sample of one of two unpaired domains. A task runs on the datasets
     # holding what it ``needs``.
     holds: ClassVar[str] = "samples"
+    # A dataset holding "pairs": the input half of a pair (a low-resolution image, an edge map), whose
+    # samples :meth:`load_inputs` gives, aligned with the targets :meth:`load` gives.
+    inputs: ClassVar[DataInfo | None] = None
 
     def __init__(self, root: str | None = None, download: bool = False):
         self.root = root
@@ -578,6 +584,11 @@ class Dataset(Plugin):
         """Return ``(samples, labels)`` for ``split`` in train/val/test; labels are ``None`` if unlabelled.
         Must be deterministic: the same call returns the same tensors in any process."""
         raise NotImplementedError
+
+    def load_inputs(self, split: str) -> torch.Tensor:
+        """The inputs of ``split``'s pairs (shape ``[N, *inputs.shape]``), the i-th the input of the
+        i-th sample of :meth:`load`; only for a dataset declaring ``inputs``."""
+        raise NotImplementedError(f"{self.name} holds {self.holds}, not (input, target) pairs")
 
     def draw(self, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
         """``n`` real samples of ``split`` for the real-data reference row, with a phrase saying how
@@ -669,6 +680,13 @@ class EvaluationContext:
         ``needs_encoder`` is given); elsewhere it raises."""
         raise NotImplementedError("this evaluation has no encoder (the architecture declares none)")
 
+    def paired(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(outputs, targets)``: the evaluated generator applied to every input of ``split``'s pairs,
+        in metric space as :meth:`sample` gives samples, and the split's targets, aligned. Only for a
+        run whose task gives its generator an input (what a metric declaring ``needs_pairs`` is
+        given); elsewhere it raises."""
+        raise NotImplementedError("this evaluation has no (input, target) pairs (its task gives the generator noise)")
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``G(z)`` for latents ``z`` ``[n, z_dim]``, on the CPU as :meth:`sample` gives samples
         (through :func:`ganbench.evaluation.to_metric_space`); with :meth:`encode`, a reconstruction
@@ -696,12 +714,17 @@ class Metric(Plugin):
     :meth:`EvaluationContext.decode`), so it applies only to runs whose architecture declares
     ``encoder``; elsewhere it is left out of the run (and a run whose named metrics all need one is
     skipped with the reason), and the real-data reference row never computes it.
+
+    ``needs_pairs``: the metric compares each output with its target (:meth:`EvaluationContext.paired`:
+    PSNR, SSIM), so it applies only to runs whose task gives the generator an input; the real-data
+    row never computes it (a target against itself), a task's baseline row does.
     """
 
     ranks: ClassVar[Mapping[str, int]] = {}
     mode_collapse: ClassVar[tuple[str, ...]] = ()
     counts_modes: ClassVar[tuple[str, ...]] = ()
     needs_encoder: ClassVar[bool] = False
+    needs_pairs: ClassVar[bool] = False
 
     @classmethod
     def declared(cls, value_name: str) -> dict[str, Any]:
@@ -774,6 +797,28 @@ class Task(Plugin):
     needs: ClassVar[str] = "samples"
     metrics: ClassVar[tuple[str, ...]] = ()
     table: ClassVar[str] = ""
+    # The row every table of the task reads its variants against besides real data: a generator that
+    # learns nothing (bicubic upsampling for super-resolution), given by :meth:`baseline`. Empty: none.
+    baseline_label: ClassVar[str] = ""
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None):
+        self.hparams = dict(hparams or {})
+
+    def prepare(self, dataset: Dataset) -> None:
+        """Called once with the run's dataset before its trainer is built (a content loss that reads
+        a classifier of the dataset loads it here). The default does nothing."""
+
+    def generator_objective(self, adversarial: torch.Tensor, fake: torch.Tensor,
+                            target: torch.Tensor | None) -> torch.Tensor:
+        """The generator's loss from the loss plugin's ``adversarial`` term, the batch's outputs
+        ``fake`` and, where the task gives an input, their targets (a task's content or L1 term and
+        the adversarial weight live here). The default is the adversarial term alone."""
+        return adversarial
+
+    def baseline(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The baseline's outputs for ``inputs`` (``[N, *dataset.inputs.shape]``), in the targets'
+        shape and range; only for a task declaring ``baseline_label``."""
+        raise NotImplementedError(f"task {self.name} declares no baseline")
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], dataset: type[Dataset]) -> str | None:
@@ -783,6 +828,9 @@ class Task(Plugin):
             if cls.name not in plugin.tasks:
                 served = ", ".join(plugin.tasks) or "none"
                 return f"task {cls.name}: {kind} {plugin.name} serves {served}"
+        if architecture.generator_input != cls.generator_input:
+            return (f"task {cls.name} gives its generator {cls.generator_input.replace('_', ' ')}; "
+                    f"{architecture.name}'s takes {architecture.generator_input.replace('_', ' ')}")
         if dataset.holds != cls.needs:
             return f"task {cls.name} needs {cls.needs}; dataset {dataset.name} holds {dataset.holds}"
         return None

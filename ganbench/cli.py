@@ -208,7 +208,7 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         sweep.log(f"skipped {len(whats)} ({whats[0]}{', ...' if len(whats) > 1 else ''}): {reason}")
     if not plan.runs:
         raise UsageError("no compatible combination to run" + (f" ({len(plan.skipped)} skipped, see above)" if plan.skipped else ""))
-    refs = sweep.references(plan.runs)
+    refs = sweep.references(plan.runs, host)
     if dry_run and as_json:
         click.echo(json.dumps({"schema": 1, "study": chosen.name, "dry_run": True, "references": [
             {"dataset": r.dataset, "dir": os.path.join(results_dir, "references", r.dirname)} for r in refs], "runs": [
@@ -217,7 +217,7 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         return
     if dry_run:
         for ref in refs:
-            click.echo(f"{ref.dirname}\treference")
+            click.echo(f"{ref.dirname}\t{'baseline' if ref.baseline else 'reference'}")
         for spec in plan.runs:
             click.echo(f"{spec.dirname}\t{spec.budget}")
         return

@@ -75,6 +75,9 @@ class SamplingContext(EvaluationContext):
     :param encode_fn: ``x -> E(x)`` and ``decode_fn``: ``z -> G(z)`` (in metric space), both on the CPU,
         given only when the architecture declares ``encoder`` (:func:`encoder_functions`); without
         them :meth:`encode` and :meth:`decode` raise.
+    :param paired_fn: ``split -> (outputs, targets)``: the generator on every input of the split's
+        pairs, in metric space, and the targets; given only when the run's task gives the generator
+        an input. Without it :meth:`paired` raises.
     :param real_data: a dict the caller keeps for the later contexts of the same dataset (a run's
         evaluations): the dataset's fingerprint and held-out splits go there once instead of being
         reloaded and rehashed every evaluation (the training split, the largest, is not kept).
@@ -82,8 +85,11 @@ class SamplingContext(EvaluationContext):
 
     def __init__(self, sample_fn: SampleFn, dataset: Dataset, data: DataInfo, seed: int,
                  device: str = "cpu", cache_dir: str | None = None, encode_fn: CodeFn | None = None,
-                 decode_fn: CodeFn | None = None, real_data: dict | None = None):
+                 decode_fn: CodeFn | None = None, real_data: dict | None = None,
+                 paired_fn: Callable[[str], tuple[torch.Tensor, torch.Tensor]] | None = None):
         self._sample_fn = sample_fn
+        self._paired_fn = paired_fn
+        self._pairs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._encode_fn, self._decode_fn = encode_fn, decode_fn
         self.dataset = dataset
         self.data = data
@@ -146,6 +152,18 @@ class SamplingContext(EvaluationContext):
             raise ValueError(f"the generator returned shape {tuple(x.shape)}, "
                              f"expected {(z.shape[0], *self.data.shape)}")
         return x
+
+    # -- (input, target) pairs (tasks giving the generator an input) ----------------------------
+    def paired(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._paired_fn is None:
+            return super().paired(split)
+        if split not in self._pairs:
+            outputs, targets = self._paired_fn(split)
+            if outputs.shape != targets.shape:
+                raise ValueError(f"the generator's outputs have shape {tuple(outputs.shape)}, its targets "
+                                 f"{tuple(targets.shape)}")
+            self._pairs[split] = (outputs.detach().to("cpu", torch.float32), targets.to("cpu", torch.float32))
+        return self._pairs[split]
 
     # -- real samples --------------------------------------------------------------------------
     def reference(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -258,11 +276,12 @@ class RunEvaluation:
 
     def metrics(self) -> list[Metric]:
         data = self.dataset.info
-        encoder = self.trainer.architecture.encoder
+        encoder, paired = self.trainer.architecture.encoder, self.trainer.paired
         out = []
         for name in self.spec.metrics:
             cls = self.host.metrics.get(name)
-            if cls.supports(data, self.spec.dataset) is None and (encoder or not cls.needs_encoder):
+            if (cls.supports(data, self.spec.dataset) is None and (encoder or not cls.needs_encoder)
+                    and (paired or not cls.needs_pairs)):
                 out.append(cls())
         return out
 
@@ -271,6 +290,8 @@ class RunEvaluation:
         trainer, data = self.trainer, self.dataset.info
         conditional = trainer.conditional
         codec = encoder_functions(generator, trainer.device, data) if trainer.architecture.encoder else {}
+        if trainer.paired:
+            codec = self.pair_functions(generator, split)
 
         def sample_fn(n: int, gen: torch.Generator):
             xs, ys = [], []
@@ -287,11 +308,44 @@ class RunEvaluation:
             return torch.cat(xs), (torch.cat(ys) if conditional else None)
 
         devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        codec.setdefault("sample_fn", sample_fn)
         with torch.random.fork_rng(devices=devices):
-            ctx = SamplingContext(sample_fn, self.dataset, data, self.spec.seed, device=self.device,
+            ctx = SamplingContext(dataset=self.dataset, data=data, seed=self.spec.seed, device=self.device,
                                   cache_dir=None, real_data=self.real_data, **codec)
             values, errors = evaluate(self.metrics(), ctx, split)
         return values, errors, ctx
+
+    def split_inputs(self, split: str) -> torch.Tensor:
+        """The inputs of ``split``'s pairs, read once per run."""
+        kept = self.real_data.setdefault("inputs", {})
+        if split not in kept:
+            kept[split] = self.dataset.load_inputs(split)
+        return kept[split]
+
+    def pair_functions(self, generator, split: str) -> dict:
+        """For a task that gives the generator an input: ``sample_fn`` draws the outputs for the first
+        ``n`` inputs of ``split`` (cycling through them; no noise is involved), ``paired_fn`` the
+        outputs for all of them with their targets."""
+        data, device = self.dataset.info, self.trainer.device
+
+        def outputs(inputs: torch.Tensor) -> torch.Tensor:
+            was_training = generator.training
+            generator.eval()
+            try:
+                with torch.no_grad():
+                    return torch.cat([to_metric_space(generator(chunk.to(device), None).cpu(), data)
+                                      for chunk in inputs.split(ENCODE_CHUNK)])
+            finally:
+                generator.train(was_training)
+
+        def sample_fn(n: int, gen: torch.Generator):
+            inputs = self.split_inputs(split)
+            return outputs(inputs[torch.arange(n) % inputs.shape[0]]), None
+
+        def paired_fn(which: str):
+            return outputs(self.split_inputs(which)), self.dataset.load(which)[0]
+
+        return {"sample_fn": sample_fn, "paired_fn": paired_fn}
 
     def select(self, values: list[MetricValue], step: int) -> None:
         """Keep the generator of the best held-out evaluation, judged on the primary metric."""

@@ -77,7 +77,7 @@ def _unknown(name: str, valid: set[str], runs) -> str:
 def run_schema(host, spec):
     """The hyperparameters a run declares (:func:`ganbench.api.hparam_schema` of its plugins)."""
     from ganbench.api import hparam_schema
-    return hparam_schema([host.architectures.get(spec.arch), host.losses.get(spec.loss),
+    return hparam_schema([host.tasks.get(spec.task), host.architectures.get(spec.arch), host.losses.get(spec.loss),
                           *(host.techniques.get(t) for t in spec.techniques)])
 
 

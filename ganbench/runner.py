@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import resource
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -51,8 +52,9 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_hparams(host, spec: RunSpec) -> dict[str, Any]:
-    """Architecture defaults, then the loss's, then each technique's, then the user's overrides."""
+    """The task's defaults, the architecture's, then the loss's, each technique's, the user's overrides."""
     hparams: dict[str, Any] = {}
+    hparams.update(host.tasks.get(spec.task).defaults)
     hparams.update(host.architectures.get(spec.arch).defaults)
     hparams.update(host.losses.get(spec.loss).defaults)
     for name in spec.techniques:
@@ -108,10 +110,12 @@ def task_members(host, task) -> dict[str, Any]:
         metrics = [m for m in task.metrics if m in host.metrics]
     else:
         infos = [(host.datasets.get(d).info, d) for d in datasets]
-        metrics = [m.name for m in host.metrics if any(m.supports(info, d) is None for info, d in infos)]
+        metrics = [m.name for m in host.metrics if any(m.supports(info, d) is None for info, d in infos)
+                   and (task.generator_input != "noise" or not m.needs_pairs)]
     return {"generator_input": task.generator_input, "needs": task.needs, "table": task.table,
             "trainable": task.generator_input in GENERATOR_INPUTS,
-            "architectures": [a.name for a in host.architectures if task.name in a.tasks],
+            "architectures": [a.name for a in host.architectures
+                              if task.name in a.tasks and a.generator_input == task.generator_input],
             "losses": [l.name for l in host.losses if task.name in l.tasks],
             "datasets": datasets, "metrics": metrics}
 
@@ -162,6 +166,8 @@ def ddp_incompatibility(host, spec: RunSpec) -> str | None:
         return f"--ddp: {arch.name}'s encoder trains outside G's forward, which DDP does not all-reduce"
     if arch.follows_progress:
         return f"--ddp: {arch.name} grows during training, and DDP refuses the layers a phase leaves without gradient"
+    if host.tasks.get(spec.task).generator_input != "noise":
+        return f"--ddp: task {spec.task} gives its generator an input; only noise-input runs are tested under DDP"
     for name in spec.techniques:
         if not host.techniques.get(name).ddp_compatible:
             return f"--ddp: technique {name} does not declare ddp_compatible"
@@ -186,13 +192,18 @@ def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = No
     :class:`~ganbench.training.Trainer`."""
     dataset = host.datasets.get(spec.dataset)(root=data_root, download=download)
     train_x, train_y = dataset.load("train")
+    task = host.tasks.get(spec.task)(hparams)
+    task.prepare(dataset)
+    # a task whose generator is given an input trains on the dataset's (input, target) pairs
+    train_inputs = dataset.load_inputs("train") if task.generator_input != "noise" else None
     arch = host.architectures.get(spec.arch)()
     loss = host.losses.get(spec.loss)(hparams)
     techniques = [host.techniques.get(n)(hparams) for n in spec.techniques]
     ddp = {"ddp_rank": ddp_rank, "ddp_world": spec.ddp} if ddp_rank is not None else {}
     trainer = Trainer(arch, loss, techniques, dataset.info, train_x, train_y, hparams, spec.seed,
                       device=device or resolve_device(spec.device), precision=spec.precision,
-                      channels_last=spec.channels_last, compile=spec.compile, step_streams=step_streams, **ddp)
+                      channels_last=spec.channels_last, compile=spec.compile, step_streams=step_streams,
+                      task=task, train_inputs=train_inputs, **ddp)
     return dataset, trainer
 
 
@@ -570,8 +581,8 @@ RETRYABLE = ("failed", "diverged")   # the statuses --retry-failed trains again
 
 
 def _log(message: str) -> None:
-    from ganbench.sweep import log
-    log(message)
+    """A line on stderr (data flows cli -> sweep -> runner: the runner never calls back up)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _describe(exc: BaseException) -> str:
@@ -766,19 +777,40 @@ def _score_reference(ref: ReferenceSpec, rd: store.RunDir, host, data_root, down
         how.append(phrase)
         return to_metric_space(x, data), (y if data.num_classes else None)
 
+    pairs = {}
+    label = ReferenceSpec.LABEL
+    if ref.baseline:
+        # the task's baseline in place of a generator: the outputs for the test split's inputs
+        task = host.tasks.get(ref.baseline)(host.tasks.get(ref.baseline).defaults)
+        label = task.baseline_label
+
+        def outputs(split: str) -> torch.Tensor:
+            return to_metric_space(task.baseline(dataset.load_inputs(split)), data)
+
+        def sample_fn(n: int, gen: torch.Generator):  # noqa: F811 - the baseline's samples replace the reals
+            out = outputs("test")
+            how.append(f"{label} of the first {n} inputs of the test split (cycled)")
+            return out[torch.arange(n) % out.shape[0]], None
+
+        pairs = {"paired_fn": lambda split: (outputs(split), dataset.load(split)[0])}
+
     started = time.perf_counter()
-    # real data has no encoder: metrics that need one have nothing to score here (api.Metric.needs_encoder)
+    # Real data has no encoder, and each target would be compared with itself: metrics that need an
+    # encoder, or pairs, have nothing to score here (api.Metric.needs_encoder, needs_pairs); a baseline
+    # has pairs.
     metrics = [cls() for cls in (host.metrics.get(name) for name in ref.metrics)
-               if cls.supports(data, ref.dataset) is None and not cls.needs_encoder]
+               if cls.supports(data, ref.dataset) is None and not cls.needs_encoder
+               and (ref.baseline or not cls.needs_pairs)]
     threads = torch.get_num_threads()
     torch.set_num_threads(ref.threads)
     try:
         with torch.random.fork_rng(devices=[]):
-            ctx = SamplingContext(sample_fn, dataset, data, ref.seed, device=resolve_device(ref.device))
+            ctx = SamplingContext(sample_fn, dataset, data, ref.seed, device=resolve_device(ref.device), **pairs)
             values, errors = evaluate(metrics, ctx, "test")
     finally:
         torch.set_num_threads(threads)
-    record = {"schema": store.SCHEMA, "kind": "reference", "label": ReferenceSpec.LABEL, "hash": ref.content_hash(),
+    kind = "baseline" if ref.baseline else "reference"
+    record = {"schema": store.SCHEMA, "kind": kind, "label": label, "hash": ref.content_hash(),
               "spec": ref.to_dict(), "versions": provenance.versions(host),
               "env": provenance.environment(resolve_device(ref.device))}
     result = {"schema": store.SCHEMA, "status": "completed", "final": as_dict(values), "metric_errors": errors,

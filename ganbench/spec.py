@@ -133,7 +133,11 @@ class RunSpec:
 class ReferenceSpec:
     """Real data scored as if it were a generator: the floor (or ceiling) every table row is read
     against. Held-out samples of ``source_split`` go through the same metric code, at the same N and
-    against the same reference split as the runs of ``dataset`` that measure ``metrics``."""
+    against the same reference split as the runs of ``dataset`` that measure ``metrics``.
+
+    With ``baseline`` (a task's name), the row is that task's baseline instead (``api.Task.baseline``:
+    bicubic upsampling for super-resolution), applied to the inputs of the test split's pairs and
+    scored as the runs' final generators are."""
 
     dataset: str
     metrics: tuple[str, ...]
@@ -141,12 +145,15 @@ class ReferenceSpec:
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
+    baseline: str = ""
 
     LABEL = "real data (held-out split)"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["metrics"] = list(self.metrics)
+        if not d["baseline"]:
+            d.pop("baseline")   # real-data references keep the names they had before baselines existed
         return d
 
     def content_hash(self) -> str:
@@ -155,6 +162,8 @@ class ReferenceSpec:
 
     @property
     def dirname(self) -> str:
+        if self.baseline:
+            return f"baseline-{self.baseline}-{self.dataset}-{self.content_hash()}"
         return f"real-{self.dataset}-{self.source_split}-{self.content_hash()}"
 
 

@@ -144,6 +144,9 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
         no_encoder = () if host.architectures.get(arch).encoder else \
             tuple(m for m in metrics if host.metrics.get(m).needs_encoder)
         metrics = tuple(m for m in metrics if m not in no_encoder)
+        # metrics that compare outputs with targets apply only to a task that gives G an input
+        if task.generator_input == "noise":
+            metrics = tuple(m for m in metrics if not host.metrics.get(m).needs_pairs)
         if no_encoder and not metrics:
             yield (f"{arch}-{loss}{''.join('+' + t for t in techniques)}-{dataset}",
                    f"{', '.join(no_encoder)}: {'needs' if len(no_encoder) == 1 else 'need'} an encoder, and "
@@ -174,14 +177,18 @@ def command_line_study(archs, losses, techniques, datasets, seeds, budget: Budge
                  budgets={"default": budget or Budget("steps", 200)}, source="command line")
 
 
-def references(runs: Iterable[RunSpec]) -> list[ReferenceSpec]:
+def references(runs: Iterable[RunSpec], host=None) -> list[ReferenceSpec]:
     """One real-data reference per (dataset, metric set) among ``runs``: held-out samples scored by the
-    same metrics, so every table carries the floor its rows are read against."""
+    same metrics, so every table carries the floor its rows are read against; and, for runs of a task
+    declaring a baseline (``api.Task.baseline_label``), that baseline scored the same way."""
     wanted = {}
     for spec in runs:
         if spec.metrics:
             key = (spec.dataset, spec.metrics)
             wanted.setdefault(key, ReferenceSpec(spec.dataset, spec.metrics, device=spec.device, threads=spec.threads))
+            if host is not None and host.tasks.get(spec.task).baseline_label:
+                wanted.setdefault((*key, spec.task), ReferenceSpec(spec.dataset, spec.metrics, device=spec.device,
+                                                                   threads=spec.threads, baseline=spec.task))
     return list(wanted.values())
 
 

@@ -59,7 +59,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ganbench.api import Architecture, DataInfo, Loss, Technique
+from ganbench.api import Architecture, DataInfo, Loss, Task, Technique
 from ganbench.seeding import derive_seed, make_generator
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -67,7 +67,9 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # What a generator can be given here (api.GENERATOR_INPUTS names them all): a task whose generator
 # takes anything else is refused when the matrix is expanded (runner.task_incompatibility).
-GENERATOR_INPUTS = ("noise",)
+# A generator given an image (translation) or a low-resolution image (super-resolution) is given the
+# input half of each training pair (``train_inputs``) in place of noise.
+GENERATOR_INPUTS = ("noise", "image", "low_resolution")
 
 
 def prepare_process() -> None:
@@ -139,8 +141,13 @@ class Trainer:
     def __init__(self, architecture: Architecture, loss: Loss, techniques: Sequence[Technique], data: DataInfo,
                  train_x: torch.Tensor, train_y: torch.Tensor | None, hparams: Mapping[str, Any], seed: int,
                  device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 ddp_rank: int = 0, ddp_world: int = 1, step_streams: bool | None = None):
+                 ddp_rank: int = 0, ddp_world: int = 1, step_streams: bool | None = None,
+                 task: Task | None = None, train_inputs: torch.Tensor | None = None):
         self.hparams = dict(hparams)
+        # The benchmark task: what G is given (noise, or the input half of each training pair) and
+        # its generator objective (api.Task.generator_objective).
+        self.task = task
+        self.paired = train_inputs is not None
         self.rank, self.world = int(ddp_rank), int(ddp_world)
         # Streams re-seeded every step (module docstring): always under --ddp; a one-process trainer
         # built with it draws the latents of an N-process run's global batch (tests/test_ddp.py).
@@ -154,8 +161,11 @@ class Trainer:
         self.autocast_dtype = PRECISIONS[precision]
         self.batch_size = int(self.hparams["batch_size"])
         self.n_critic = int(self.hparams.get("n_critic", 1))
-        self.z_dim = int(self.hparams["z_dim"])
+        self.z_dim = int(self.hparams.get("z_dim", 0))   # 0: G is given an input, not noise (paired tasks)
         self.reuse_fake_for_generator = _flag(self.hparams, "reuse_fake_for_generator")
+        if self.paired and self.reuse_fake_for_generator:
+            raise ValueError("reuse_fake_for_generator: a paired task's generator step compares its outputs "
+                             "with the targets of its own batch; set it to 0")
         self.penalty_every = int(self.hparams.get("penalty_every", 1))
 
         # Weights come from the global RNG (that is how nn.Module initialises); seed it from the init stream.
@@ -187,6 +197,8 @@ class Trainer:
             self._d_forward = DistributedDataParallel(self.D)
 
         self.train_x = train_x.to(self.device)
+        self.train_inputs = None if train_inputs is None else train_inputs.to(self.device)
+        self.batch_inputs: torch.Tensor | None = None   # the inputs of the last real batch drawn (paired)
         # Labels reach the networks only when the data has classes (ring/grid labels are mode ids).
         self.train_y = None if train_y is None or not data.num_classes else train_y.to(self.device)
         self.latent_rng = make_generator(seed, "latent", self.device)
@@ -213,6 +225,8 @@ class Trainer:
         start = index * global_batch + self.rank * self.batch_size
         idx = self._epoch_order[1][start:start + self.batch_size]
         self.batches_drawn += 1
+        if self.paired:
+            self.batch_inputs = self.train_inputs[idx]
         return self.train_x[idx], None if self.train_y is None else self.train_y[idx]
 
     @property
@@ -281,7 +295,8 @@ class Trainer:
         ``keep_fake`` (the generator update then reuses it), else ``None``."""
         real, labels = self.next_real_batch()
         ctx = TrainerStepContext(self, step, real, labels, updating=D)
-        z, fake_labels = self.sample_latent(real.shape[0])
+        # A paired task's generator is given the inputs of the reals it is judged against.
+        z, fake_labels = (self.batch_inputs, None) if self.paired else self.sample_latent(real.shape[0])
         if labels is not None and fake_labels is not None:
             fake_labels = labels  # conditional D sees fakes of the same classes as the reals
         kept = None
@@ -352,7 +367,7 @@ class Trainer:
             keep = self.reuse_fake_for_generator and i == self.n_critic - 1
             loss_d, kept = self._discriminator_update(self.D, self.opt_d, step, keep_fake=keep)
 
-        needs_real = self.loss.needs_real_for_generator or self.architecture.encoder
+        needs_real = self.loss.needs_real_for_generator or self.architecture.encoder or self.paired
         real, labels = self.next_real_batch() if needs_real else (None, None)
         ctx = TrainerStepContext(self, step, real, labels)
         D_for_g = self.D
@@ -360,6 +375,9 @@ class Trainer:
             D_for_g = t.discriminator_for_generator_step(ctx) or D_for_g
         if kept is not None:
             z, fake, fake_labels = kept
+        elif self.paired:
+            z, fake_labels = self.batch_inputs, None
+            fake = self._generate(z, fake_labels)
         else:
             z, fake_labels = self.sample_latent(real.shape[0] if real is not None else self.batch_size)
             fake = self._generate(z, fake_labels)
@@ -375,8 +393,12 @@ class Trainer:
             loss_g = self.loss.discriminator_loss(fake_scores, real_scores)
         elif loss_g is None:
             fake_scores = self._score(D_for_g, fake, fake_labels, ctx)
-            real_scores = self._score(D_for_g, real, labels, ctx) if real is not None else None
+            # (a paired task draws reals for its objective: D scores them only for a loss that reads them)
+            real_scores = self._score(D_for_g, real, labels, ctx) \
+                if real is not None and self.loss.needs_real_for_generator else None
             loss_g = self.loss.generator_loss(fake_scores, real_scores)
+        if self.task is not None:
+            loss_g = self.task.generator_objective(loss_g, fake, real if self.paired else None)
         for t in self.techniques:
             extra = t.generator_extra_loss(ctx)
             if extra is not None:

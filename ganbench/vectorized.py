@@ -122,6 +122,8 @@ def unsupported(host, spec: RunSpec) -> str | None:
         return f"{arch.name} is conditional (labels are not vectorised)"
     if arch.encoder:
         return f"{arch.name}'s encoder and pair discriminator are not vectorised"
+    if host.tasks.get(spec.task).generator_input != "noise":
+        return f"task {spec.task}: generators given an input (paired data) are not vectorised"
     if not arch.vectorizable_seeds:
         return (f"{arch.name} declares no vectorised form (BatchNorm and spectral norm need per-seed "
                 f"statistics; opt in with vectorizable_seeds = True)")

@@ -134,6 +134,7 @@ UNSUPPORTED = {
     "progan": [POINTS, DataInfo((3, 32, 28)), DataInfo((3, 48, 48)), DataInfo((1, 12, 12))],
     "bigan": [DIGITS, CELEBA, DataInfo((2, 2), kind="points")],
     "ali": [DIGITS, CELEBA, DataInfo((3, 28, 32))],
+    "srgan": [POINTS, DIGITS, DataInfo((3, 28, 32))],
 }
 ENTRY_POINTS = {"ali": "bigan"}  # architectures registered by another name's file
 
@@ -150,7 +151,7 @@ def test_all_builtin_architectures_are_covered():
     tested = {cls.architecture_name for cls in ArchitectureContract.__subclasses__() if cls.__module__ == __name__}
     assert tested == set(UNSUPPORTED) == {"mlp", "dcgan", "sngan_resnet", "cgan", "sngan_projection",
                                          "infogan", "stylegan", "biggan", "sagan", "progan",
-                                         "bigan", "ali"}
+                                         "bigan", "ali", "srgan"}
 
 
 def test_dcgan_64px_matches_the_reference_layout():
@@ -220,3 +221,10 @@ class TestALI(ArchitectureContract):
     entry_point = "bigan"  # one file, one entry point: ALI is BiGAN with a Gaussian encoder
     data_infos = (POINTS, STACKED)
     hparams_override = BIGAN_TINY
+
+
+class TestSRGAN(ArchitectureContract):
+    """A generator given a low-resolution image: the contract feeds it images of ``G.input_shape``."""
+    architecture_name = entry_point = "srgan"
+    data_infos = (MNIST, CIFAR)
+    hparams_override = {"sr_ch": 8, "sr_blocks": 1, "sr_d_ch": 8, "sr_d_hidden": 16}

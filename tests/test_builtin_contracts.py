@@ -6,6 +6,7 @@ from ganbench.testing import DatasetContract, ReportFormatContract
 
 from ganbench_plugins.datasets.digits import Digits
 from ganbench_plugins.datasets.grid25 import Grid25
+from ganbench_plugins.datasets.mnist5k_x4 import Mnist5kX4
 from ganbench_plugins.datasets.ring8 import Ring8
 from ganbench_plugins.report_formats.csv import Csv
 from ganbench_plugins.report_formats.html import Html
@@ -44,3 +45,7 @@ class TestGrid25(DatasetContract):
 
 class TestDigits(DatasetContract):
     plugin = Digits
+
+
+class TestMnist5kX4(DatasetContract):
+    plugin = Mnist5kX4

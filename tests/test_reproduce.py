@@ -64,16 +64,16 @@ def host():
 
 def test_builtin_reproduce_study_has_claims_matrices_and_budgets():
     s = study.load("reproduce")
-    assert len(s.matrices) == 3 and all(len(m.seeds) >= 3 for m in s.matrices)
+    assert len(s.matrices) == 4 and all(len(m.seeds) >= 3 for m in s.matrices)
     assert all(m.metrics != ["*"] for m in s.matrices)  # metrics chosen explicitly
     ids = [c.id for c in s.claims]
-    assert ids == ["unrolled-ring8", "unrolled-grid25", "pacgan-ring8", "pacgan-grid25", "pacgan-stacked-mnist",
-                   "wgan-clip-recall", "lucic-ns-within-best"]
+    assert ids == ["unrolled-ring8", "unrolled-grid25", "pacgan-ring8", "pacgan-grid25", "ali-grid25", "ali-ring8",
+                   "pacgan-stacked-mnist", "wgan-clip-recall", "lucic-ns-within-best"]
     for c in s.claims:
         assert s.budget_for(c.dataset).value > 0
     lucic = s.claims[-1]
     assert lucic.test == "within_spread_of_best" and lucic.among == ["dcgan-*"] and lucic.metric == "fid_lenet"
-    wgan = s.claims[5]
+    wgan = s.claims[7]
     assert (wgan.test, wgan.variant, wgan.than, wgan.metric) == ("less", "dcgan-wgan", "dcgan-wgan_gp", "recall_lenet")
 
 

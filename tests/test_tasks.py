@@ -22,6 +22,7 @@ from ganbench_plugins.losses.nonsaturating import NonSaturating
 from ganbench_plugins.metrics.density_coverage import DensityCoverage
 from ganbench_plugins.metrics.mode_coverage import ModeCoverage
 from ganbench_plugins.tasks.generation import Generation
+from ganbench_plugins.tasks.super_resolution import SuperResolution
 
 
 class TestGeneration(TaskContract):
@@ -41,28 +42,36 @@ class TestPointsTask(TaskContract):
     plugin = PointsTask
 
 
-class ImageInputTask(api.Task):
-    """Paired translation in miniature: a generator given an image, trained on (input, target) pairs."""
+class TokensTask(api.Task):
+    """Text in miniature: a generator given a token sequence, trained on (input, target) pairs."""
 
-    name = "image_task"
-    paper = "Isola, P. et al. (2017). Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017."
-    generator_input = "image"
+    name = "tokens_task"
+    paper = "Yu, L. et al. (2017). SeqGAN: Sequence Generative Adversarial Nets with Policy Gradient. AAAI 2017."
+    generator_input = "tokens"
     needs = "pairs"
-    table = "Translation"
+    table = "Text"
 
 
 class PointsMLP(MLP):
     """The MLP, declared for both generation and the points task."""
 
     name = "points_mlp"
-    tasks = ("generation", "points_task", "image_task")
+    tasks = ("generation", "points_task", "tokens_task")
+
+
+class TokensMLP(MLP):
+    """An MLP that says its generator takes tokens."""
+
+    name = "tokens_mlp"
+    tasks = ("tokens_task",)
+    generator_input = "tokens"
 
 
 class PointsLoss(NonSaturating):
     """The non-saturating loss, declared for both generation and the points task."""
 
     name = "points_loss"
-    tasks = ("generation", "points_task", "image_task")
+    tasks = ("generation", "points_task", "tokens_task")
 
 
 class PairedRing(Ring8):
@@ -76,11 +85,11 @@ class Registration:
     @hookimpl
     def ganbench_register_tasks(self, registry):
         registry.add(PointsTask)
-        registry.add(ImageInputTask)
+        registry.add(TokensTask)
 
 
 def _host():
-    return make_host(Generation, MLP, PointsMLP, NonSaturating, PointsLoss, Hinge, Ring8, PairedRing,
+    return make_host(Generation, MLP, PointsMLP, TokensMLP, NonSaturating, PointsLoss, Hinge, Ring8, PairedRing,
                      ModeCoverage, DensityCoverage, Registration())
 
 
@@ -108,7 +117,8 @@ def test_a_task_runs_only_what_declares_it_and_is_scored_by_its_metrics():
     assert all(s.task == "points_task" and s.metrics == ("mode_coverage",) for s in plan.runs)
     reasons = dict(plan.skipped)
     assert reasons["mlp-nonsaturating-ring8"] == "task points_task: architecture mlp serves generation"
-    assert reasons["points_mlp-nonsaturating-ring8"] == "task points_task: loss nonsaturating serves generation"
+    assert reasons["points_mlp-nonsaturating-ring8"] == (
+        "task points_task: loss nonsaturating serves generation, super_resolution")
     # the same matrix as generation: every pair declares it, every metric of the ring applies
     generation = _plan(STUDY.format(task="generation", dataset="ring8"), host)
     assert len(generation.runs) == 4 and not generation.skipped
@@ -120,11 +130,16 @@ def test_a_dataset_that_holds_other_data_and_an_input_the_trainer_cannot_give_ar
     plan = _plan(STUDY.format(task="points_task", dataset="paired_ring"), host)
     assert not plan.runs
     assert "task points_task needs samples; dataset paired_ring holds pairs" in dict(plan.skipped).values()
-    # architecture, loss and dataset all fit the translation task, but the trainer gives noise only
-    plan = _plan(STUDY.format(task="image_task", dataset="paired_ring"), host)
+    # an architecture whose generator takes noise cannot serve a task that gives it tokens ...
+    plan = _plan(STUDY.format(task="tokens_task", dataset="paired_ring").replace(
+        'archs = ["mlp", "points_mlp"]', 'archs = ["points_mlp", "tokens_mlp"]'), host)
     assert not plan.runs
-    assert dict(plan.skipped)["points_mlp-points_loss-paired_ring"] == (
-        "task image_task: its generator is given image, and the trainer gives a generator noise only")
+    skipped = dict(plan.skipped)
+    assert skipped["points_mlp-points_loss-paired_ring"] == "task tokens_task gives its generator tokens; points_mlp's takes noise"
+    # ... and one that takes tokens, with a loss and data that fit, is refused for what the trainer gives
+    assert skipped["tokens_mlp-points_loss-paired_ring"] == (
+        "task tokens_task: its generator is given tokens, and the trainer gives a generator noise, image, "
+        "low_resolution only")
 
 
 def test_generation_runs_keep_the_names_they_had_before_tasks():
@@ -146,12 +161,13 @@ def test_list_tasks_shows_each_task_with_its_data_and_metrics(capsys, monkeypatc
     code, out, _ = invoke_cli(capsys, "list", "tasks", "--json")
     assert code == 0
     rows = {row["name"]: row for row in json.loads(out)}
-    assert set(rows) == {"generation", "points_task", "image_task"}
+    assert set(rows) == {"generation", "points_task", "tokens_task"}
     assert rows["points_task"]["metrics"] == ["mode_coverage"]
-    assert rows["points_task"]["architectures"] == rows["image_task"]["architectures"] == ["points_mlp"]
-    assert rows["generation"]["datasets"] == ["ring8"] and rows["image_task"]["datasets"] == ["paired_ring"]
+    assert rows["points_task"]["architectures"] == ["points_mlp"] and rows["tokens_task"]["architectures"] == [
+        "tokens_mlp"]   # points_mlp names the task, but its generator takes noise
+    assert rows["generation"]["datasets"] == ["ring8"] and rows["tokens_task"]["datasets"] == ["paired_ring"]
     assert sorted(rows["generation"]["metrics"]) == ["density_coverage", "mode_coverage"]
-    assert rows["image_task"]["trainable"] is False and rows["generation"]["trainable"] is True
+    assert rows["tokens_task"]["trainable"] is False and rows["generation"]["trainable"] is True
     code, out, _ = invoke_cli(capsys, "list", "tasks")
     line = next(l for l in out.splitlines() if l.startswith("points_task\t"))
     assert "generator input: noise" in line and "metrics: mode_coverage" in line
@@ -181,3 +197,7 @@ def test_the_kit_registers_a_task_class_without_installing_it():
     assert host.tasks.get("points_task") is PointsTask
     with pytest.raises(Exception, match="unknown task"):
         host.tasks.get("nope")
+
+
+class TestSuperResolution(TaskContract):
+    plugin = SuperResolution

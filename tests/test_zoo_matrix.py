@@ -31,8 +31,11 @@ TINY = {  # widths small enough for the whole product to run in a couple of minu
     "progan": {"z_dim": 8, "progan_ch": 4, "n_critic": 1},
     "bigan": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
     "ali": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
+    "srgan": {"sr_ch": 4, "sr_blocks": 1, "sr_d_ch": 4, "sr_d_hidden": 8, "content_loss": "mse"},
 }
-DATASETS = ("ring8", "mnist5k")  # points and labelled images: every architecture supports one of them
+# points, labelled images and (low-resolution, image) pairs: every architecture models one of them,
+# under the first task it serves
+DATASETS = ("ring8", "mnist5k", "mnist5k_x4")
 
 
 # The default suite trains every architecture x loss on each dataset, every architecture with every
@@ -44,9 +47,13 @@ FULL_PRODUCT = os.environ.get("GANBENCH_FULL_ZOO") == "1"
 PAIR_LOSS, PAIR_ARCH, PAIR_DATASET = "nonsaturating", "mlp", "ring8"
 
 
+def _task(arch: str) -> str:
+    return HOST.architectures.get(arch).tasks[0]
+
+
 def _first_dataset(arch: str) -> str | None:
-    cls = HOST.architectures.get(arch)
-    return next((d for d in DATASETS if cls.supports(HOST.datasets.get(d).info) is None), None)
+    return next((d for d in DATASETS if runner.incompatibility(HOST, RunSpec(
+        arch, PAIR_LOSS, d, 0, Budget("steps", 2), task=_task(arch))) is None), None)
 
 
 def _combinations():
@@ -56,7 +63,7 @@ def _combinations():
             if technique and not (FULL_PRODUCT or pair):
                 continue
             spec = RunSpec(arch=arch, loss=loss, dataset=dataset, seed=0, budget=Budget("steps", 2),
-                           techniques=(technique,) if technique else ())
+                           techniques=(technique,) if technique else (), task=_task(arch))
             reason = runner.incompatibility(HOST, spec)
             if reason is None:
                 yield pytest.param(spec, id=spec.name)
@@ -80,7 +87,8 @@ def data():
     for name in DATASETS:
         dataset = HOST.datasets.get(name)()
         x, y = dataset.load("train")
-        out[name] = (dataset.info, x[:64], None if y is None else y[:64])
+        inputs = dataset.load_inputs("train")[:64] if dataset.holds == "pairs" else None
+        out[name] = (dataset.info, x[:64], None if y is None else y[:64], inputs)
     return out
 
 
@@ -89,14 +97,15 @@ def test_trains_two_steps(spec, data):
     torch.set_num_threads(1)
     hparams = {**runner.resolve_hparams(HOST, spec), **TINY[spec.arch], "batch_size": 8,
                "instance_noise_steps": 4, "replay_buffer_size": 16, "unrolling_steps": 1}
-    info, x, y = data[spec.dataset]
+    info, x, y, inputs = data[spec.dataset]
     from ganbench.training import Trainer
     trainer = Trainer(HOST.architectures.get(spec.arch)(), HOST.losses.get(spec.loss)(hparams),
-                      [HOST.techniques.get(t)(hparams) for t in spec.techniques], info, x, y, hparams, seed=0)
+                      [HOST.techniques.get(t)(hparams) for t in spec.techniques], info, x, y, hparams, seed=0,
+                      task=HOST.tasks.get(spec.task)(hparams), train_inputs=inputs)
     for _ in range(2):
         losses = trainer.step()
     assert all(math.isfinite(float(v)) for v in losses.values()), losses
     G = trainer.evaluation_generator()
-    z, labels = trainer.sample_latent(4)
+    z, labels = (inputs[:4], None) if inputs is not None else trainer.sample_latent(4)
     with torch.no_grad():
         assert G(z, labels).shape == (4, *info.shape)

@@ -96,7 +96,14 @@ class Reference:
         return str((self.spec.get("spec") or {}).get("dataset"))
 
     @property
+    def kind(self) -> str:
+        """``reference`` (real data) or ``baseline`` (a task's baseline, e.g. bicubic upsampling)."""
+        return "baseline" if self.spec.get("kind") == "baseline" else "reference"
+
+    @property
     def label(self) -> str:
+        if self.kind == "baseline":
+            return str(self.spec.get("label") or "baseline")
         split = (self.spec.get("spec") or {}).get("source_split") or "?"
         return f"real data (held-out {split} split)"
 

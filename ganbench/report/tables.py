@@ -321,6 +321,19 @@ def reference_label(references: list[Reference]) -> str:
     return references[0].label if references else "real data"
 
 
+def reference_groups(references: list[Reference]) -> list[list[Reference]]:
+    """The references of one table, one list per row: real data first, then each baseline."""
+    rows: dict[tuple[int, str], list[Reference]] = {}
+    for ref in references:
+        rows.setdefault((ref.kind == "baseline", ref.label), []).append(ref)
+    return [rows[key] for key in sorted(rows)]
+
+
+BASELINE_NOTE = ("A baseline row scores what the task's baseline makes of the same test inputs (for "
+                 "super-resolution, bicubic upsampling), with the same metric code: a variant below it has "
+                 "learned nothing worth its training. It is not ranked.")
+
+
 REFERENCE_NOTE = ("The first row scores held-out real data with the same metric code, N and reference split "
                   "as the variants: read every row against it (the floor for distances, the ceiling for "
                   "coverage). It is not ranked. Where a metric has its own standard error (KID), the row "
@@ -480,12 +493,12 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
     j = columns.index(next(c for c in columns if primary and c.key == primary.key)) if primary else None
     built = sort_rows(built, j, primary.higher_is_better if primary else None)
     reference = []
-    if refs:
-        ref_metric = [reference_cell(refs, c) for c in cols]
-        ref_cells = [Cell(reference_label(refs)), Cell(agg.DASH)] + ref_metric[:1]
+    for row_refs in reference_groups(refs):
+        ref_metric = [reference_cell(row_refs, c) for c in cols]
+        ref_cells = [Cell(reference_label(row_refs)), Cell(agg.DASH)] + ref_metric[:1]
         ref_cells += [Cell(agg.DASH), Cell(agg.DASH)] if has_selected else []
-        ref_cells += ref_metric[1:] + [Cell(agg.DASH)] * (len(reported) + 4) + [Cell("reference")]
-        reference = [ref_cells]
+        ref_cells += ref_metric[1:] + [Cell(agg.DASH)] * (len(reported) + 4) + [Cell(row_refs[0].kind)]
+        reference.append(ref_cells)
     notes = [
         f"One row per variant; cells are mean ± std over completed seeds. Sorted by "
         f"{primary.label if primary else 'variant'}"
@@ -495,6 +508,8 @@ def leaderboard(group: Group, runs: list[Run], incomplete: dict[str, int],
     ]
     if refs:
         notes.insert(0, REFERENCE_NOTE)
+    if any(r.kind == "baseline" for r in refs):
+        notes.insert(1, BASELINE_NOTE)
     if has_selected:
         notes.append(f"'{primary.label} selected on val': the generator of the evaluation with the best val "
                      f"{primary.protocol.name} (ties go to the later step), scored on the same split as the final "
@@ -535,7 +550,8 @@ def mode_collapse(group: Group, runs: list[Run], references: list[Reference] = (
         built.append((row, cells))
     built = sort_rows(built, 2, cols[0].higher_is_better)
     refs = matching_references(list(references), group.dataset)
-    reference = [[Cell(reference_label(refs)), Cell(agg.DASH)] + [reference_cell(refs, c) for c in cols]] if refs else []
+    reference = [[Cell(reference_label(row_refs)), Cell(agg.DASH)] + [reference_cell(row_refs, c) for c in cols]
+                 for row_refs in reference_groups(refs)]
     notes = ([REFERENCE_NOTE] if refs else []) + [
         f"Mode coverage of the final generator, mean ± std over completed seeds; sorted by {cols[0].label}.",
         MARK_NOTE]
@@ -594,10 +610,8 @@ def stability(group: Group, runs: list[Run], facts: DatasetFacts, references: li
         built.append((row, cells))
     built = sort_rows(built, 5, hib)
     refs = matching_references(list(references), group.dataset)
-    reference = []
-    if refs:
-        ref_cell = reference_cell(refs, primary)
-        reference = [[Cell(reference_label(refs))] + [Cell(agg.DASH)] * 4 + [ref_cell] + [Cell(agg.DASH)] * 5]
+    reference = [[Cell(reference_label(row_refs))] + [Cell(agg.DASH)] * 4 + [reference_cell(row_refs, primary)]
+                 + [Cell(agg.DASH)] * 5 for row_refs in reference_groups(refs)]
     notes = ([REFERENCE_NOTE] if refs else []) + [
         f"Primary metric: {primary.label} ({'higher' if hib else 'lower'} is better); mean, std (ddof=1) and "
         "IQR over completed seeds with a finite value.",

@@ -110,10 +110,14 @@ class ArchitectureContract(PluginContract):
         return self._arch_class()().build(data, self.hparams())
 
     def inputs(self, G, data: DataInfo, n: int | None = None, seed: int = 1):
-        """``(z, y)`` for ``G``: from ``G.sample_latent`` when it has one, else N(0, 1); y when conditional."""
+        """``(z, y)`` for ``G``: from ``G.sample_latent`` when it has one, else N(0, 1); y when conditional.
+        A generator given an image (``generator_input`` other than noise) gets uniform images of
+        ``G.input_shape`` in [-1, 1] as ``z``."""
         n = n or self.batch_size
         gen = torch.Generator().manual_seed(seed)
-        if hasattr(G, "sample_latent"):
+        if self._arch_class().generator_input != "noise":
+            z = torch.rand(n, *G.input_shape, generator=gen) * 2 - 1
+        elif hasattr(G, "sample_latent"):
             z = G.sample_latent(n, gen, "cpu")
         else:
             z = torch.randn(n, G.z_dim, generator=gen)
@@ -141,9 +145,11 @@ class ArchitectureContract(PluginContract):
 
     def test_defaults_hold_trainer_keys(self):
         defaults = {**_core_defaults(), **self._arch_class().defaults}
-        missing = [k for k in TRAINER_KEYS if k not in defaults]
+        noise = self._arch_class().generator_input == "noise"
+        missing = [k for k in TRAINER_KEYS if k not in defaults and (noise or k != "z_dim")]
         expect(not missing, "`defaults` to give the training keys the core has no default for", missing)
-        assert int(defaults["batch_size"]) > 0 and int(defaults["z_dim"]) > 0 and int(defaults["n_critic"]) >= 1
+        assert int(defaults["batch_size"]) > 0 and int(defaults["n_critic"]) >= 1
+        assert not noise or int(defaults["z_dim"]) > 0
         assert float(defaults["lr_g"]) > 0 and float(defaults["lr_d"]) > 0
 
     def test_supports_answers_none_or_reason(self):
@@ -161,10 +167,15 @@ class ArchitectureContract(PluginContract):
     # -- modules -----------------------------------------------------------------------------------
     def test_generator_output(self, data_info):
         G, _ = self.build(data_info)
-        assert isinstance(G.z_dim, int) and G.z_dim > 0
+        if self._arch_class().generator_input == "noise":
+            assert isinstance(G.z_dim, int) and G.z_dim > 0
+        else:
+            expect(isinstance(G.input_shape, tuple) and len(G.input_shape) == len(data_info.shape),
+                   "G.input_shape, the shape of the image a generator given an image takes", G.input_shape)
         assert G.conditional is self._arch_class().conditional
         z, y = self.inputs(G, data_info)
-        assert z.shape == (self.batch_size, G.z_dim)
+        assert z.shape == (self.batch_size, *((G.z_dim,) if self._arch_class().generator_input == "noise"
+                                               else G.input_shape))
         for mode in (G.train, G.eval):
             mode()
             with torch.no_grad():
@@ -299,7 +310,11 @@ class ArchitectureContract(PluginContract):
         gen = torch.Generator().manual_seed(7)
         train_x = torch.rand(n, *data.shape, generator=gen) * 2 - 1
         train_y = torch.randint(data.num_classes, (n,), generator=gen) if data.num_classes else None
-        return Trainer(self._arch_class()(), ContractLoss({}), [], data, train_x, train_y, hparams, seed=0)
+        # a generator given an image trains on (input, target) pairs
+        train_inputs = None if self._arch_class().generator_input == "noise" else \
+            torch.rand(n, *self.build(data)[0].input_shape, generator=gen) * 2 - 1
+        return Trainer(self._arch_class()(), ContractLoss({}), [], data, train_x, train_y, hparams, seed=0,
+                       train_inputs=train_inputs)
 
     def test_trainer_steps(self, data_info):
         hparams = self.hparams()

@@ -100,3 +100,25 @@ class DatasetContract(PluginContract):
         fp = ds.fingerprint()
         expect(isinstance(fp, str) and fp, "a non-empty string from fingerprint()", fp)
         expect(fp == self.dataset().fingerprint(), "the same fingerprint for the same data", fp)
+
+    # -- (input, target) pairs ----------------------------------------------------------------------
+    def test_what_it_holds_is_declared(self):
+        from ganbench.api import TASK_DATA
+        cls = self.plugin_class()
+        expect(cls.holds in TASK_DATA, f"`holds` one of {', '.join(TASK_DATA)}", cls.holds)
+        expect((cls.holds == "pairs") == isinstance(cls.inputs, DataInfo),
+               "`inputs`, a DataInfo of the input half, exactly when the dataset holds pairs", cls.inputs)
+
+    @pytest.mark.parametrize("split", SPLITS)
+    def test_pair_inputs_align_with_their_targets(self, split):
+        if self.plugin_class().holds != "pairs":
+            pytest.skip("the dataset holds no (input, target) pairs")
+        ds = self.available_dataset()
+        x, _ = ds.load(split)
+        inputs = ds.load_inputs(split)
+        expect(isinstance(inputs, torch.Tensor) and inputs.dtype == torch.float32
+               and tuple(inputs.shape) == (len(x), *ds.inputs.shape),
+               f"load_inputs({split!r}): one float32 input of shape {ds.inputs.shape} per target",
+               (getattr(inputs, "dtype", None), tuple(getattr(inputs, "shape", ()))))
+        expect(torch.isfinite(inputs).all(), f"finite inputs in {split!r}")
+        expect(torch.equal(inputs, self.dataset().load_inputs(split)), f"two loads of {split!r}'s inputs to agree")

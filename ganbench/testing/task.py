@@ -21,7 +21,8 @@ from ganbench.testing.data import TinyPoints
 
 def _fitting(task: type[api.Task]):
     """An architecture, a loss and a dataset declaring exactly what ``task`` asks for."""
-    arch = type("FitArch", (api.Architecture,), {"name": "fit_arch", "tasks": (task.name,)})
+    arch = type("FitArch", (api.Architecture,), {"name": "fit_arch", "tasks": (task.name,),
+                                                  "generator_input": task.generator_input})
     loss = type("FitLoss", (api.Loss,), {"name": "fit_loss", "tasks": (task.name,)})
     data = type("FitData", (TinyPoints,), {"name": "fit_data", "holds": task.needs})
     return arch, loss, data
