@@ -296,6 +296,10 @@ class Architecture(Plugin):
     # What G is given, one of GENERATOR_INPUTS (a task's ``generator_input`` must match). A generator
     # given an image has ``G.input_shape``, the (C, H, W) of that image, in place of ``G.z_dim``.
     generator_input: ClassVar[str] = "noise"
+    # D judges (target or output, the generator's input) pairs, ``D(x, input)``: a conditional
+    # discriminator of paired translation (pix2pix's PatchGAN). Only with a generator given an image;
+    # techniques not declaring ``encoder_compatible`` are refused (they would pass labels).
+    discriminator_sees_input: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -465,6 +469,9 @@ class Technique(Plugin):
     # pairs, E trains with G): it never transforms, replaces or replays what D sees, reads no D
     # features and wraps no D forward (EMA, TTUR, spectral norm, historical averaging, unrolling).
     # Techniques leaving it False are refused for such architectures when the matrix is expanded.
+    # The technique never makes D's second argument itself (it passes on what the trainer gives), so it
+    # also works where that argument is a latent code (BiGAN/ALI's pairs) or the generator's input
+    # (pix2pix's conditional D, ``Architecture.discriminator_sees_input``).
     encoder_compatible: ClassVar[bool] = False
 
     @classmethod
@@ -571,6 +578,10 @@ class Dataset(Plugin):
     # A dataset holding "pairs": the input half of a pair (a low-resolution image, an edge map), whose
     # samples :meth:`load_inputs` gives, aligned with the targets :meth:`load` gives.
     inputs: ClassVar[DataInfo | None] = None
+    # What the input half of its pairs is, one of GENERATOR_INPUTS ("low_resolution": a downsampling
+    # of the target; "image": another image of the same shape, an edge map): a task runs on the pairs
+    # whose input is what it gives its generator.
+    pair_input: ClassVar[str] = ""
 
     def __init__(self, root: str | None = None, download: bool = False):
         self.root = root
@@ -833,4 +844,7 @@ class Task(Plugin):
                     f"{architecture.name}'s takes {architecture.generator_input.replace('_', ' ')}")
         if dataset.holds != cls.needs:
             return f"task {cls.name} needs {cls.needs}; dataset {dataset.name} holds {dataset.holds}"
+        if cls.needs == "pairs" and dataset.pair_input != cls.generator_input:
+            return (f"task {cls.name} gives its generator {cls.generator_input.replace('_', ' ')}; the pairs of "
+                    f"{dataset.name} start from {(dataset.pair_input or 'nothing declared').replace('_', ' ')}")
         return None

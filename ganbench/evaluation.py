@@ -324,8 +324,9 @@ class RunEvaluation:
 
     def pair_functions(self, generator, split: str) -> dict:
         """For a task that gives the generator an input: ``sample_fn`` draws the outputs for the first
-        ``n`` inputs of ``split`` (cycling through them; no noise is involved), ``paired_fn`` the
-        outputs for all of them with their targets."""
+        ``n`` inputs of ``split`` (cycling through them; no noise is involved), each with its target's
+        class label where the data has classes (so a classifier metric's label accuracy says whether the
+        translation kept the digit), ``paired_fn`` the outputs for all of them with their targets."""
         data, device = self.dataset.info, self.trainer.device
 
         def outputs(inputs: torch.Tensor) -> torch.Tensor:
@@ -340,7 +341,9 @@ class RunEvaluation:
 
         def sample_fn(n: int, gen: torch.Generator):
             inputs = self.split_inputs(split)
-            return outputs(inputs[torch.arange(n) % inputs.shape[0]]), None
+            index = torch.arange(n) % inputs.shape[0]
+            labels = self.dataset.load(split)[1] if data.num_classes else None
+            return outputs(inputs[index]), (labels[index] if labels is not None else None)
 
         def paired_fn(which: str):
             return outputs(self.split_inputs(which)), self.dataset.load(which)[0]

@@ -83,6 +83,11 @@ def incompatibility(host, spec: RunSpec) -> str | None:
     reason = encoder_incompatibility(host, spec) if arch.encoder else None
     if reason:
         return reason
+    if arch.discriminator_sees_input:
+        for name in spec.techniques:
+            if not host.techniques.get(name).encoder_compatible:
+                return (f"{name}: does not declare encoder_compatible ({spec.arch}'s D judges (output, input) "
+                        f"pairs, and the technique would give it labels)")
     reason = progress_incompatibility(host, spec) if arch.follows_progress else None
     if reason:
         return reason
@@ -105,7 +110,8 @@ def task_incompatibility(host, spec: RunSpec) -> str | None:
 def task_members(host, task) -> dict[str, Any]:
     """What the loaded plugins offer ``task`` (an ``api.Task`` class), from declarations alone: its
     generator input and data, and the architectures, losses, datasets and metrics that fit it."""
-    datasets = [d.name for d in host.datasets if d.holds == task.needs]
+    datasets = [d.name for d in host.datasets if d.holds == task.needs
+                and (task.needs != "pairs" or d.pair_input == task.generator_input)]
     if task.metrics:
         metrics = [m for m in task.metrics if m in host.metrics]
     else:

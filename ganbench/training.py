@@ -148,6 +148,7 @@ class Trainer:
         # its generator objective (api.Task.generator_objective).
         self.task = task
         self.paired = train_inputs is not None
+        self.judges_inputs = self.paired and architecture.discriminator_sees_input
         self.rank, self.world = int(ddp_rank), int(ddp_world)
         # Streams re-seeded every step (module docstring): always under --ddp; a one-process trainer
         # built with it draws the latents of an N-process run's global batch (tests/test_ddp.py).
@@ -315,6 +316,11 @@ class Trainer:
                 code = self._encode(real)
             real_scores = self._score(D, real, code, ctx, updating=True)
             fake_scores = self._score(D, fake, z, ctx, updating=True)
+        elif self.judges_inputs:
+            # pix2pix: D judges (target, input) against (G(input), input)
+            real_scores = self._score(D, real, z, ctx, updating=True)
+            fake_scores = self._score(D, fake, z, ctx, updating=True)
+            labels = z   # what D is given beside a sample, for the penalty too
         else:
             real_scores = self._score(D, real, labels, ctx, updating=True)
             fake_scores = self._score(D, fake, fake_labels, ctx, updating=True)
@@ -392,6 +398,8 @@ class Trainer:
             real_scores = self._score(D_for_g, real, self._encode(real), ctx)
             loss_g = self.loss.discriminator_loss(fake_scores, real_scores)
         elif loss_g is None:
+            if self.judges_inputs:
+                fake_labels = labels = z   # D's second argument: the generator's input (pix2pix)
             fake_scores = self._score(D_for_g, fake, fake_labels, ctx)
             # (a paired task draws reals for its objective: D scores them only for a loss that reads them)
             real_scores = self._score(D_for_g, real, labels, ctx) \

@@ -135,6 +135,7 @@ UNSUPPORTED = {
     "bigan": [DIGITS, CELEBA, DataInfo((2, 2), kind="points")],
     "ali": [DIGITS, CELEBA, DataInfo((3, 28, 32))],
     "srgan": [POINTS, DIGITS, DataInfo((3, 28, 32))],
+    "pix2pix": [POINTS, DIGITS, DataInfo((3, 48, 48))],
 }
 ENTRY_POINTS = {"ali": "bigan"}  # architectures registered by another name's file
 
@@ -151,7 +152,7 @@ def test_all_builtin_architectures_are_covered():
     tested = {cls.architecture_name for cls in ArchitectureContract.__subclasses__() if cls.__module__ == __name__}
     assert tested == set(UNSUPPORTED) == {"mlp", "dcgan", "sngan_resnet", "cgan", "sngan_projection",
                                          "infogan", "stylegan", "biggan", "sagan", "progan",
-                                         "bigan", "ali", "srgan"}
+                                         "bigan", "ali", "srgan", "pix2pix"}
 
 
 def test_dcgan_64px_matches_the_reference_layout():
@@ -228,3 +229,10 @@ class TestSRGAN(ArchitectureContract):
     architecture_name = entry_point = "srgan"
     data_infos = (MNIST, CIFAR)
     hparams_override = {"sr_ch": 8, "sr_blocks": 1, "sr_d_ch": 8, "sr_d_hidden": 16}
+
+
+class TestPix2Pix(ArchitectureContract):
+    """A generator given an image and a discriminator of (output, input) pairs."""
+    architecture_name = entry_point = "pix2pix"
+    data_infos = (MNIST, CIFAR)
+    hparams_override = {"p2p_ngf": 8, "p2p_ndf": 8}

@@ -6,6 +6,8 @@ from ganbench.testing import DatasetContract, ReportFormatContract
 
 from ganbench_plugins.datasets.digits import Digits
 from ganbench_plugins.datasets.grid25 import Grid25
+from ganbench_plugins.datasets.mnist5k_edges import Mnist5kEdges
+from ganbench_plugins.datasets.mnist5k_inpaint import Mnist5kInpaint
 from ganbench_plugins.datasets.mnist5k_x4 import Mnist5kX4
 from ganbench_plugins.datasets.ring8 import Ring8
 from ganbench_plugins.report_formats.csv import Csv
@@ -49,3 +51,11 @@ class TestDigits(DatasetContract):
 
 class TestMnist5kX4(DatasetContract):
     plugin = Mnist5kX4
+
+
+class TestMnist5kEdges(DatasetContract):
+    plugin = Mnist5kEdges
+
+
+class TestMnist5kInpaint(DatasetContract):
+    plugin = Mnist5kInpaint

@@ -32,10 +32,11 @@ TINY = {  # widths small enough for the whole product to run in a couple of minu
     "bigan": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
     "ali": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
     "srgan": {"sr_ch": 4, "sr_blocks": 1, "sr_d_ch": 4, "sr_d_hidden": 8, "content_loss": "mse"},
+    "pix2pix": {"p2p_ngf": 4, "p2p_ndf": 4},
 }
 # points, labelled images and (low-resolution, image) pairs: every architecture models one of them,
 # under the first task it serves
-DATASETS = ("ring8", "mnist5k", "mnist5k_x4")
+DATASETS = ("ring8", "mnist5k", "mnist5k_x4", "mnist5k_edges")
 
 
 # The default suite trains every architecture x loss on each dataset, every architecture with every

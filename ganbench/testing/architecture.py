@@ -134,6 +134,11 @@ class ArchitectureContract(PluginContract):
         """D's second argument for samples ``x``: the labels ``y``, or, for an architecture declaring
         ``encoder``, the pair's latent code: ``z`` for fakes ``(G(z), z)``, ``G.encode(x, generator)``
         for real ``x``."""
+        if self._arch_class().discriminator_sees_input:   # the generator's input, real or not
+            if z is not None:
+                return z
+            gen = torch.Generator().manual_seed(6)
+            return torch.rand(len(x), *G.input_shape, generator=gen) * 2 - 1
         if not self._arch_class().encoder:
             return y
         return z if z is not None else G.encode(x, generator)
@@ -209,7 +214,8 @@ class ArchitectureContract(PluginContract):
         D.eval()
         z, _ = self.inputs(G, data_info)
         labels = torch.zeros(self.batch_size, dtype=torch.long)
-        if self._arch_class().encoder:  # D's second argument is a latent code, never labels
+        if self._arch_class().encoder or self._arch_class().discriminator_sees_input:
+            # D's second argument is a latent code or the generator's input, never labels
             assert torch.equal(G(z, None), G(z, labels))
             return
         torch.manual_seed(3)

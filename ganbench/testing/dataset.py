@@ -108,6 +108,10 @@ class DatasetContract(PluginContract):
         expect(cls.holds in TASK_DATA, f"`holds` one of {', '.join(TASK_DATA)}", cls.holds)
         expect((cls.holds == "pairs") == isinstance(cls.inputs, DataInfo),
                "`inputs`, a DataInfo of the input half, exactly when the dataset holds pairs", cls.inputs)
+        from ganbench.api import GENERATOR_INPUTS
+        if cls.holds == "pairs":
+            expect(cls.pair_input in GENERATOR_INPUTS and cls.pair_input != "noise",
+                   f"`pair_input`, what the input half is: one of {', '.join(GENERATOR_INPUTS[1:])}", cls.pair_input)
 
     @pytest.mark.parametrize("split", SPLITS)
     def test_pair_inputs_align_with_their_targets(self, split):

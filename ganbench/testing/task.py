@@ -24,7 +24,8 @@ def _fitting(task: type[api.Task]):
     arch = type("FitArch", (api.Architecture,), {"name": "fit_arch", "tasks": (task.name,),
                                                   "generator_input": task.generator_input})
     loss = type("FitLoss", (api.Loss,), {"name": "fit_loss", "tasks": (task.name,)})
-    data = type("FitData", (TinyPoints,), {"name": "fit_data", "holds": task.needs})
+    data = type("FitData", (TinyPoints,), {"name": "fit_data", "holds": task.needs,
+                                           "pair_input": task.generator_input if task.needs == "pairs" else ""})
     return arch, loss, data
 
 

@@ -30,6 +30,7 @@ class Mnist5kX4(Mnist5k):
 
     name = "mnist5k_x4"
     holds = "pairs"
+    pair_input = "low_resolution"
     inputs = DataInfo(shape=(1, 28 // FACTOR, 28 // FACTOR), num_classes=10, kind="image")
 
     def load_inputs(self, split: str) -> torch.Tensor:

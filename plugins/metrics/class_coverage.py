@@ -6,7 +6,8 @@ LeNet trained on the dataset's own train split (:mod:`ganbench.evaluators`); ``c
 classes predicted for at least one sample; ``class_kl`` = KL(p_hat_G || p_real), p_real = the label
 histogram of the reference split (infinite if the generator hits a class absent from it). For a
 conditional generator, ``label_accuracy`` = share of samples classified as the label they were
-generated for. Values are measured through an imperfect classifier (about 97 % on mnist5k):
+generated for; for a task that gives the generator an input (super-resolution, translation), as the
+label of the pair's target: the share of outputs that kept their digit. Values are measured through an imperfect classifier (about 97 % on mnist5k):
 1000 real mnist5k digits score KL 0.01 and 10 classes, not exactly 0.
 """
 
