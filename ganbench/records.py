@@ -105,14 +105,22 @@ class RunRecords:
         return state["generator"]
 
     # -- samples -------------------------------------------------------------------------------
-    def save_samples(self, drawn: tuple[torch.Tensor, torch.Tensor | None], data: DataInfo) -> None:
-        """``samples.npz``: the samples the final metrics saw (images as 8-bit, points as float32)."""
+    def save_samples(self, drawn: tuple[torch.Tensor, torch.Tensor | None], data: DataInfo,
+                     pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        """``samples.npz``: the samples the final metrics saw (images as 8-bit, points as float32), and,
+        for a task that gives the generator an input, ``inputs`` and ``targets``: the i-th sample's input
+        and target (8-bit), so its pixel scores can be recomputed from the file and its figure drawn."""
         import numpy as np
+
+        def as_uint8(images: torch.Tensor) -> np.ndarray:
+            return ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+
         x, y = drawn
-        arrays = {"samples": x.numpy().astype("float32")} if not data.is_image else \
-            {"samples": ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()}
+        arrays = {"samples": x.numpy().astype("float32")} if not data.is_image else {"samples": as_uint8(x)}
         if y is not None:
             arrays["labels"] = y.numpy()
+        if pairs is not None:
+            arrays["inputs"], arrays["targets"] = as_uint8(pairs[0]), as_uint8(pairs[1])
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         store.atomic_write_bytes(self.rd.file("samples.npz"), buffer.getvalue())

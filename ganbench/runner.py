@@ -550,7 +550,13 @@ class _Run:
         final_values, errors, ctx, selected = self.evaluation.test_scores()
         self.records.log_metrics(final_values, "test", step, trainer.images_shown / 1000, self.train_seconds)
         drawn = getattr(ctx, "drawn", None)
-        self.records.save_samples(drawn if drawn is not None else ctx.sample_with_labels(64), self.dataset.info)
+        drawn = drawn if drawn is not None else ctx.sample_with_labels(64)
+        pairs = None
+        if trainer.paired:  # every test input, its output and its target: what the pixel metrics compared
+            outputs, targets = ctx.paired("test")
+            drawn = (outputs, self.dataset.load("test")[1] if self.dataset.info.num_classes else None)
+            pairs = (self.evaluation.split_inputs("test"), targets)
+        self.records.save_samples(drawn, self.dataset.info, pairs)
         self.save_grid(ctx, "samples/final.png")
         peak, kind = _peak_memory(self.device)
         return {

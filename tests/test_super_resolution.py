@@ -104,12 +104,20 @@ def test_a_super_resolution_run_trains_reports_its_baseline_and_resumes(tmp_path
     assert whole["status"] == "completed" and whole["steps"] == 6
     assert spec["spec"]["task"] == "super_resolution" and spec["spec"]["hparams"]["adversarial_weight"] == 1e-3
     assert set(_values(whole["final"])) == {"psnr", "ssim", "l1"}
-    samples = np.load(run_dir / "samples.npz")["samples"]
-    assert samples.shape[1:] == (1, 28, 28) and samples.dtype == np.uint8
+    # samples.npz holds every test output with its input and target: the scores recompute from it
+    with np.load(run_dir / "samples.npz") as saved:
+        outputs, inputs, targets = saved["samples"], saved["inputs"], saved["targets"]
+    assert outputs.shape == targets.shape == (1000, 1, 28, 28) and inputs.shape == (1000, 1, 7, 7)
+    assert outputs.dtype == np.uint8
+    as_float = lambda a: torch.from_numpy(a).float() / 127.5 - 1  # noqa: E731
+    recomputed = _skimage_scores(as_float(outputs), as_float(targets))
+    assert recomputed["psnr"] == pytest.approx(_values(whole["final"])["psnr"], abs=1e-3)
+    assert recomputed["ssim"] == pytest.approx(_values(whole["final"])["ssim"], abs=2e-3)
     # the report leads the table with real data, then the bicubic baseline
     report = CliRunner().invoke(cli_mod.cli, ["report", "--results-dir", str(tmp_path / "whole"),
                                               "--out", str(tmp_path / "report"), "--format", "json"])
     assert report.exit_code == 0, report.output
+    assert any(p.name.startswith("pairs-") for p in (tmp_path / "report" / "figures").iterdir())
     tables = json.loads((tmp_path / "report" / "report.json").read_text())["tables"]
     board = next(t for t in tables if t["kind"] == "leaderboard")
     labels = [row["variant"]["text"] for row in board["rows"]]

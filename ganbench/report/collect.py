@@ -57,6 +57,11 @@ class Run:
         return str(self.inner.get("study") or "default")
 
     @property
+    def task(self) -> str:
+        """The run's benchmark task (runs stored before tasks existed are generation runs)."""
+        return str(self.inner.get("task") or "generation")
+
+    @property
     def budget(self) -> dict[str, Any]:
         b = self.inner.get("budget") or {}
         value = b.get("value")

@@ -234,6 +234,62 @@ def image_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure |
     return Figure(f"images-{group.id}", group.id, f"Samples: {group.title}", caption, png)
 
 
+PAIR_COLUMNS = 8   # samples shown per variant in a paired task's input / output / target figure
+MAX_PAIR_PANELS = 12
+
+
+def _pair_strip(run: Run, problems: list[str]) -> np.ndarray | None:
+    """Rows input / output / target of the first samples of a paired task's ``samples.npz`` (inputs of
+    another size, a super-resolution's, are enlarged by repeating pixels to the target's size)."""
+    path = os.path.join(run.path, "samples.npz")
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "inputs" not in z or "targets" not in z:
+                return None
+            inputs, outputs, targets = (np.asarray(z[k][:PAIR_COLUMNS]) for k in ("inputs", "samples", "targets"))
+    except Exception as exc:  # a truncated npz raises one of several zipfile/numpy errors
+        problems.append(f"{run.name}/samples.npz: unreadable ({type(exc).__name__})")
+        return None
+    if outputs.ndim != 4 or outputs.dtype != np.uint8 or outputs.shape[1] not in (1, 3) or inputs.ndim != 4:
+        return None
+    n, c, h, w = outputs.shape
+    factor = max(1, h // inputs.shape[2])
+    inputs = inputs.repeat(factor, axis=2).repeat(factor, axis=3)[:, :, :h, :w]
+    strip = np.zeros((3 * h, n * w, c), dtype=np.uint8)
+    for row, images in enumerate((inputs, outputs, targets)):
+        for i in range(min(n, len(images))):
+            strip[row * h:(row + 1) * h, i * w:(i + 1) * w] = images[i].transpose(1, 2, 0)
+    return strip[:, :, 0] if c == 1 else strip
+
+
+def pairs_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure | None:
+    panels = []
+    for row in make_rows(runs):
+        run = _first_completed(row)
+        strip = _pair_strip(run, problems) if run is not None else None
+        if strip is not None:
+            panels.append((row.label, run.seed, strip))
+    if not panels:
+        return None
+    left_out = max(0, len(panels) - MAX_PAIR_PANELS)
+    panels = panels[:MAX_PAIR_PANELS]
+    with _style():
+        fig = _new_figure(7.0, 2.6 * len(panels))
+        for i, (label, seed, strip) in enumerate(panels):
+            ax = fig.add_subplot(len(panels), 1, i + 1)
+            ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, interpolation="nearest")
+            ax.set_title(_plain(f"{label}, seed {seed}: input / output / target"), fontsize=8)
+            ax.axis("off")
+        _tight_layout(fig)
+        png = _png(fig)
+    caption = (f"The first {PAIR_COLUMNS} test inputs (top), the final generator's outputs (middle) and their "
+               "targets (bottom) per variant, from samples.npz, lowest completed seed."
+               + (f" {left_out} more variant(s) not shown." if left_out else ""))
+    return Figure(f"pairs-{group.id}", group.id, f"Input, output, target: {group.title}", caption, png)
+
+
 def tradeoff_figure(group: Group, runs: list[Run], primary: MetricColumn) -> Figure | None:
     from ganbench.report.tables import metric_values
     points = []
@@ -269,5 +325,6 @@ def group_figures(group: Group, runs: list[Run], primary: MetricColumn | None, c
         figs.append(curves_figure(group, runs, curve))
     if primary is not None:
         figs.append(tradeoff_figure(group, runs, primary))
-    figs += [scatter_figure(group, runs, centres, problems), image_figure(group, runs, problems)]
+    figs += [scatter_figure(group, runs, centres, problems), image_figure(group, runs, problems),
+             pairs_figure(group, runs, problems)]
     return [f for f in figs if f is not None]

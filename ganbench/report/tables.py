@@ -103,6 +103,8 @@ def make_groups(runs: list[Run]) -> list[tuple[Group, list[Run]]]:
             gid, i = f"{base}-{i}", i + 1
         used.add(gid)
         title = f"{first.dataset}, budget {agg.fmt_budget(budget)}"
+        if first.task != "generation":   # a dataset belongs to one task, so it never splits a group
+            title = f"{first.task.replace('_', ' ')}: {title}"
         if first.study != "default":
             title += f", study {first.study}"
         out.append((Group(gid, title, first.study, first.dataset, dict(budget)), members))
