@@ -158,3 +158,17 @@ def test_what_super_resolution_cannot_run_is_skipped_with_its_reason(tmp_path):
     planned = [line.split("\t")[0] for line in text.splitlines() if "\t" in line and not line.startswith("skipped")]
     assert any(p.startswith("srgan-nonsaturating-mnist5k_x4-s0-") for p in planned)
     assert any(p.startswith("baseline-super_resolution-mnist5k_x4-") for p in planned)
+
+
+def test_seeds_of_a_paired_task_train_solo_and_ddp_is_refused_with_the_reason(tmp_path, capfd):
+    from ganbench import cli as cli_mod
+    args = [a for a in RUN if a not in ("--eval-every", "3")] + ["--budget", "steps=2", "--seeds", "0-1"]
+    out = CliRunner().invoke(cli_mod.cli, [*args, "--results-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert ("falling back to solo runs for srgan-nonsaturating: task super_resolution: generators given an "
+            "input (paired data) are not vectorised") in capfd.readouterr().err + out.output
+    assert len([p for p in (tmp_path / "runs").iterdir() if (p / "result.json").exists()]) == 2
+    # with --ddp nothing is left to run: the one combination is skipped with the reason
+    out = CliRunner().invoke(cli_mod.cli, [*args, "--ddp", "2", "-n", "--results-dir", str(tmp_path / "ddp")])
+    assert "--ddp: task super_resolution gives its generator an input" in out.output
+    assert out.exit_code != 0 and not (tmp_path / "ddp" / "runs").exists()
