@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 
 from ganbench import provenance, store
-from ganbench.api import MetricValue
+from ganbench.api import GENERATION, MetricValue
 from ganbench.evaluation import RunEvaluation, as_dict
 from ganbench.records import RunRecords
 from ganbench.spec import ReferenceSpec, RunSpec
@@ -586,6 +586,8 @@ def spec_record(spec: RunSpec, host, hparams: dict) -> dict[str, Any]:
               "env": provenance.environment(resolve_device(spec.device))}
     if spec.ddp > 1:  # the processes (spec.ddp) and how they talk
         record["ddp"] = {"processes": spec.ddp, "backend": ddp_backend(spec.device)}
+    if spec.task != GENERATION:   # the report titles the run's tables with it (api.Task.table)
+        record["task_table"] = host.tasks.get(spec.task).table
     return record
 
 

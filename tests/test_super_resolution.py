@@ -122,6 +122,7 @@ def test_a_super_resolution_run_trains_reports_its_baseline_and_resumes(tmp_path
     board = next(t for t in tables if t["kind"] == "leaderboard")
     labels = [row["variant"]["text"] for row in board["rows"]]
     assert labels[:3] == ["real data (held-out val split)", SuperResolution.baseline_label, "srgan-nonsaturating"]
+    assert board["title"].startswith(f"Leaderboard: {SuperResolution.table}: mnist5k_x4")
 
     save = runner._Run.save_checkpoint
     stopped_at = []

@@ -62,6 +62,11 @@ class Run:
         return str(self.inner.get("task") or "generation")
 
     @property
+    def task_table(self) -> str:
+        """The title the run's task gives its tables (``api.Task.table``, stored in spec.json)."""
+        return str(self.spec.get("task_table") or self.task.replace("_", " "))
+
+    @property
     def budget(self) -> dict[str, Any]:
         b = self.inner.get("budget") or {}
         value = b.get("value")

@@ -104,7 +104,7 @@ def make_groups(runs: list[Run]) -> list[tuple[Group, list[Run]]]:
         used.add(gid)
         title = f"{first.dataset}, budget {agg.fmt_budget(budget)}"
         if first.task != "generation":   # a dataset belongs to one task, so it never splits a group
-            title = f"{first.task.replace('_', ' ')}: {title}"
+            title = f"{first.task_table}: {title}"
         if first.study != "default":
             title += f", study {first.study}"
         out.append((Group(gid, title, first.study, first.dataset, dict(budget)), members))
