@@ -12,6 +12,7 @@ import io
 import math
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -87,6 +88,18 @@ def _first_completed(row: Row) -> Run | None:
     return done[0] if done else None
 
 
+def _panels(runs: list[Run], panel) -> list[tuple[str, int, Any]]:
+    """``(variant, seed, panel(run))`` for the lowest completed seed of each variant, where ``panel``
+    gives something to draw (``None``: nothing, and the variant is left out)."""
+    out = []
+    for row in make_rows(runs):
+        run = _first_completed(row)
+        drawn = panel(run) if run is not None else None
+        if drawn is not None:
+            out.append((row.label, run.seed, drawn))
+    return out
+
+
 def _grid_shape(n: int) -> tuple[int, int]:
     cols = min(n, 6)
     return math.ceil(n / cols), cols
@@ -142,15 +155,11 @@ def _load_samples(run: Run, problems: list[str]) -> np.ndarray | None:
 
 
 def scatter_figure(group: Group, runs: list[Run], centres: np.ndarray | None, problems: list[str]) -> Figure | None:
-    panels = []
-    for row in make_rows(runs):
-        run = _first_completed(row)
-        if run is None:
-            continue
+    def points(run: Run):
         x = _load_samples(run, problems)
-        if x is None or x.ndim != 2 or x.shape[1] != 2:
-            continue
-        panels.append((row.label, run.seed, x[:MAX_POINTS].astype(np.float64)))
+        return x[:MAX_POINTS].astype(np.float64) if x is not None and x.ndim == 2 and x.shape[1] == 2 else None
+
+    panels = _panels(runs, points)
     if not panels:
         return None
     left_out = max(0, len(panels) - MAX_PANELS)
@@ -207,14 +216,7 @@ def _image_grid(run: Run, problems: list[str]) -> np.ndarray | None:
 
 
 def image_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure | None:
-    panels = []
-    for row in make_rows(runs):
-        run = _first_completed(row)
-        if run is None:
-            continue
-        img = _image_grid(run, problems)
-        if img is not None:
-            panels.append((row.label, run.seed, img))
+    panels = _panels(runs, lambda run: _image_grid(run, problems))
     if not panels:
         return None
     left_out = max(0, len(panels) - MAX_PANELS)
@@ -265,12 +267,7 @@ def _pair_strip(run: Run, problems: list[str]) -> np.ndarray | None:
 
 
 def pairs_figure(group: Group, runs: list[Run], problems: list[str]) -> Figure | None:
-    panels = []
-    for row in make_rows(runs):
-        run = _first_completed(row)
-        strip = _pair_strip(run, problems) if run is not None else None
-        if strip is not None:
-            panels.append((row.label, run.seed, strip))
+    panels = _panels(runs, lambda run: _pair_strip(run, problems))
     if not panels:
         return None
     left_out = max(0, len(panels) - MAX_PAIR_PANELS)

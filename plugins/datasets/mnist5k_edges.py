@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from ganbench import hookimpl
 from ganbench.api import DataInfo
-from ganbench_plugins.datasets.mnist5k import Mnist5k
+from ganbench_plugins.datasets._pairs import DerivedPairs, as_8bit
 
 SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
@@ -20,11 +20,10 @@ def sobel_edges(x: torch.Tensor) -> torch.Tensor:
     flat = x.reshape(-1, 1, *x.shape[-2:]).float() + 1   # background 0, so the padding adds no edge
     gx, gy = F.conv2d(flat, kernels, padding=1).unbind(1)
     magnitude = torch.sqrt(gx ** 2 + gy ** 2) / (8 * 2 ** 0.5)
-    edges = magnitude.clamp(0, 1).reshape(x.shape) * 2 - 1
-    return torch.round((edges + 1) * 127.5) / 127.5 - 1
+    return as_8bit(magnitude.clamp(0, 1).reshape(x.shape) * 2 - 1)
 
 
-class Mnist5kEdges(Mnist5k):
+class Mnist5kEdges(DerivedPairs):
     """MNIST-5k for paired translation: each digit paired with the Sobel edge map of itself (edges -> digit).
 
     The targets, labels and splits are MNIST-5k's; the input of each pair is :func:`sobel_edges` of
@@ -32,12 +31,9 @@ class Mnist5kEdges(Mnist5k):
     """
 
     name = "mnist5k_edges"
-    holds = "pairs"
     pair_input = "image"
     inputs = DataInfo(shape=(1, 28, 28), num_classes=10, kind="image")
-
-    def load_inputs(self, split: str) -> torch.Tensor:
-        return sobel_edges(self.load(split)[0])
+    derive = staticmethod(sobel_edges)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import torch
 
 from ganbench import hookimpl
 from ganbench.api import DataInfo
-from ganbench_plugins.datasets.mnist5k import Mnist5k
+from ganbench_plugins.datasets._pairs import DerivedPairs
 
 HOLE = 12   # side of the erased square, centred: the middle of every digit's strokes
 
@@ -21,7 +21,7 @@ def erase_centre(x: torch.Tensor, side: int = HOLE) -> torch.Tensor:
     return out
 
 
-class Mnist5kInpaint(Mnist5k):
+class Mnist5kInpaint(DerivedPairs):
     """MNIST-5k for paired translation: each digit paired with itself with its central 12x12 square erased (inpainting).
 
     The targets, labels and splits are MNIST-5k's; the input of each pair is :func:`erase_centre` of its
@@ -29,12 +29,9 @@ class Mnist5kInpaint(Mnist5k):
     """
 
     name = "mnist5k_inpaint"
-    holds = "pairs"
     pair_input = "image"
     inputs = DataInfo(shape=(1, 28, 28), num_classes=10, kind="image")
-
-    def load_inputs(self, split: str) -> torch.Tensor:
-        return erase_centre(self.load(split)[0])
+    derive = staticmethod(erase_centre)
 
 
 @hookimpl

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from ganbench import hookimpl
 from ganbench.api import DataInfo
-from ganbench_plugins.datasets.mnist5k import Mnist5k
+from ganbench_plugins.datasets._pairs import DerivedPairs, as_8bit
 
 FACTOR = 4
 
@@ -17,10 +17,10 @@ def downsample(x: torch.Tensor, factor: int = FACTOR) -> torch.Tensor:
     3, are bicubic downsamplings of the HR ones), stored as 8-bit grey levels in [-1, 1] like the targets."""
     side = x.shape[-1] // factor
     small = F.interpolate(x.float(), size=(side, side), mode="bicubic", antialias=True, align_corners=False)
-    return torch.round((small.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+    return as_8bit(small)
 
 
-class Mnist5kX4(Mnist5k):
+class Mnist5kX4(DerivedPairs):
     """MNIST-5k for 4x super-resolution: each 28x28 digit paired with its 7x7 bicubic downsampling.
 
     The targets, labels and splits are MNIST-5k's (3000/1000/1000, 100 per class in val and test);
@@ -29,12 +29,9 @@ class Mnist5kX4(Mnist5k):
     """
 
     name = "mnist5k_x4"
-    holds = "pairs"
     pair_input = "low_resolution"
     inputs = DataInfo(shape=(1, 28 // FACTOR, 28 // FACTOR), num_classes=10, kind="image")
-
-    def load_inputs(self, split: str) -> torch.Tensor:
-        return downsample(self.load(split)[0])
+    derive = staticmethod(downsample)
 
 
 @hookimpl
