@@ -112,6 +112,12 @@ def check_hparams(host, study, runs, cli_hparams: dict[str, Any]) -> None:
             for name in table:
                 if on and name not in valid and name not in cli_hparams:
                     raise UsageError(f"study {study.source}: hparams.{dataset}.{name}: {_unknown(name, valid, on)}")
+        for matrix in study.matrix_list():
+            on = [s for s in runs if matrix.produces(s.variant, s.dataset)]
+            valid = known(on)
+            for name in matrix.hparams:
+                if on and name not in valid and name not in cli_hparams:
+                    raise UsageError(f"study {study.source}: {matrix.label}.hparams.{name}: {_unknown(name, valid, on)}")
 
     seen = set()
     for spec in runs:
@@ -130,6 +136,10 @@ def check_hparams(host, study, runs, cli_hparams: dict[str, Any]) -> None:
             if expected:
                 if name in cli_hparams:
                     origin = f"--hparam {name}={_shown(value)}"
+                elif any(name in m.hparams and m.produces(spec.variant, spec.dataset) for m in study.matrix_list()):
+                    matrix = next(m for m in study.matrix_list()
+                                  if name in m.hparams and m.produces(spec.variant, spec.dataset))
+                    origin = f"study {study.source}: {matrix.label}.hparams.{name} = {value!r}"
                 elif name in study.dataset_hparams.get(spec.dataset, {}):
                     origin = f"study {study.source}: hparams.{spec.dataset}.{name} = {value!r}"
                 else:

@@ -45,7 +45,10 @@ concatenates, so a study can ask for a few targeted slices instead of one huge c
     seeds = [0, 1, 2]
     metrics = ["lenet_fidelity"]
 
-Budgets, hyperparameters and run settings stay per study (per dataset), shared by every matrix.
+Budgets and hyperparameters are per study (``[budget]``, ``[hparams]``: per dataset), shared by every
+matrix, unless a matrix gives its own: ``budget = "kimg=64"`` replaces the study's budget for the
+matrix's runs, and ``hparams = {...}`` is applied over the study's (a comparison at equal images shown,
+say, where the study's budget is in steps). Run settings (``[run]``) are per study.
 Setting ``study.seeds``, ``study.techniques``, ... on a loaded study (what ``ganbench run --study S
 --seeds 0-4`` does) sets it in every matrix; read back, those attributes are the union over matrices.
 
@@ -96,7 +99,7 @@ from ganbench.spec import DEVICES, MAX_DDP, MAX_THREADS, PRECISIONS, Budget, par
 SCHEMA: dict[str, dict[str, type | tuple]] = {
     "study": {"name": str, "description": str},
     "matrix": {"archs": list, "losses": list, "techniques": list, "datasets": list, "seeds": (list, str),
-               "metrics": list, "task": str},
+               "metrics": list, "task": str, "budget": str, "hparams": dict},
     "budget": {},     # free keys: "default" or a dataset name -> budget string
     "hparams": {},    # free keys
     "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
@@ -129,6 +132,9 @@ class Matrix:
     seeds: tuple[int, ...] = (0,)
     metrics: list[str] = dataclasses.field(default_factory=lambda: ["*"])
     task: str = GENERATION   # the benchmark task of every run of the matrix (api.Task)
+    budget: Budget | None = None   # None: the study's budget for each dataset
+    hparams: dict[str, Any] = dataclasses.field(default_factory=dict)   # over the study's
+    label: str = dataclasses.field(default="matrix", compare=False)     # matrix[i], for messages
 
     def produces(self, variant: str, dataset: str) -> bool:
         """Whether this matrix asks for ``variant`` (``arch-loss[+technique...]``) on ``dataset``
@@ -206,6 +212,32 @@ class Study:
                              f"or budget.{dataset}")
         return budget
 
+    def budget_of(self, matrix: Matrix, dataset: str) -> Budget:
+        """The budget of ``matrix``'s runs on ``dataset``: the matrix's own, else the study's."""
+        return matrix.budget or self.budget_for(dataset)
+
+    def hparams_of(self, matrix: Matrix, dataset: str) -> dict[str, Any]:
+        """The hyperparameter overrides of ``matrix``'s runs on ``dataset`` (before the command line's)."""
+        return {**self.hparams, **self.dataset_hparams.get(dataset, {}), **matrix.hparams}
+
+    def claim_setting(self, claim: Claim) -> tuple[Budget, dict[str, Any]]:
+        """The budget and hyperparameters a claim is judged at: those of the matrices that run its
+        named variants on its dataset (they must agree: a claim never compares runs trained under
+        different budgets or hyperparameters)."""
+        named = [claim.variant] + ([claim.than] if claim.than else []) + [a for a in claim.among if not _is_glob(a)]
+        settings: dict[str, tuple[Budget, dict[str, Any]]] = {}
+        labels = []
+        for matrix in self.matrix_list():
+            if any(matrix.produces(v, claim.dataset) for v in named):
+                budget, hparams = self.budget_of(matrix, claim.dataset), self.hparams_of(matrix, claim.dataset)
+                settings.setdefault(f"{_budget_text(budget)} {sorted(hparams.items())!r}", (budget, hparams))
+                labels.append(matrix.label)
+        if len(settings) > 1:
+            shown = "; ".join(f"{_budget_text(b)}, hparams {h}" for b, h in settings.values())
+            raise UsageError(f"study {self.source}: claim {claim.id!r}: its variants run under different budgets "
+                             f"or hyperparameters in {', '.join(labels)} ({shown}); give them one matrix")
+        return next(iter(settings.values()))
+
 
 def builtin_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("ganbench.studies").iterdir() if p.name.endswith(".toml"))
@@ -276,9 +308,19 @@ def _parse_matrix(source: str, label: str, matrix: dict[str, Any]) -> Matrix:
     except UsageError as exc:
         raise _fail(source, f"{label}.seeds", str(exc)) from None
     techniques = [tuple(t for t in combo.split("+") if t and t != "none") for combo in matrix.get("techniques", ["none"])]
+    budget = None
+    if "budget" in matrix:
+        try:
+            budget = Budget.parse(matrix["budget"])
+        except UsageError as exc:
+            raise _fail(source, f"{label}.budget", str(exc)) from None
+    if any(isinstance(v, dict) for v in matrix.get("hparams", {}).values()):
+        raise _fail(source, f"{label}.hparams", "give name = value pairs (a matrix's hyperparameters apply to "
+                                                "all its datasets; per dataset, use [hparams.<dataset>])")
     return Matrix(archs=matrix.get("archs", ["*"]), losses=matrix.get("losses", ["*"]),
                   techniques=techniques or [()], datasets=matrix["datasets"], seeds=seeds,
-                  metrics=matrix.get("metrics", ["*"]), task=matrix.get("task", GENERATION))
+                  metrics=matrix.get("metrics", ["*"]), task=matrix.get("task", GENERATION),
+                  budget=budget, hparams=dict(matrix.get("hparams", {})), label=label)
 
 
 def _union(lists) -> list:
@@ -401,7 +443,7 @@ def parse(text: str, source: str = "<string>") -> Study:
                   source=source,
                   matrices=matrices if len(matrices) > 1 else [], claims=claims)
     for claim in claims:
-        study.budget_for(claim.dataset)  # a claim is judged at its dataset's budget: there must be one
+        study.claim_setting(claim)  # a claim is judged at one budget: there must be one, and only one
     return study
 
 
@@ -420,7 +462,8 @@ def record(study: Study, overrides: dict[str, Any] | None = None) -> dict[str, A
 
     ``budgets`` maps "default" or a dataset to a budget string (``steps=3000``); ``hparams`` maps each
     dataset the study names to the hyperparameter overrides its runs get; ``claims`` is the list of
-    ``[[claim]]`` tables (``than`` for greater/less, ``among`` as a list for within_spread_of_best).
+    ``[[claim]]`` tables (``than`` for greater/less, ``among`` as a list for within_spread_of_best),
+    each with the ``budget`` and ``hparams`` it is judged at (:meth:`Study.claim_setting`).
 
     :param overrides: the ``overrides`` given to :func:`ganbench.sweep.expand` (command-line
         ``budget`` and ``hparams``), so the record says what was run rather than what the file says.
@@ -431,11 +474,16 @@ def record(study: Study, overrides: dict[str, Any] | None = None) -> dict[str, A
         budgets = {"default": overrides["budget"]}
     datasets = [d for d in _union([m.datasets for m in study.matrix_list()] + [[c.dataset for c in study.claims]])
                 if d != "*"]
-    hparams = {d: {**study.hparams, **study.dataset_hparams.get(d, {}), **(overrides.get("hparams") or {})}
-               for d in datasets}
+    cli_hparams = overrides.get("hparams") or {}
+    hparams = {d: {**study.hparams, **study.dataset_hparams.get(d, {}), **cli_hparams} for d in datasets}
+    claims = []
+    for claim in study.claims:
+        budget, claim_hparams = study.claim_setting(claim)
+        claims.append({**claim.to_dict(), "budget": _budget_text(overrides.get("budget") or budget),
+                       "hparams": {**claim_hparams, **cli_hparams}})
     return {"schema": RECORD_SCHEMA, "name": study.name, "description": study.description,
             "budgets": {k: _budget_text(b) for k, b in sorted(budgets.items())},
-            "hparams": hparams, "claims": [c.to_dict() for c in study.claims]}
+            "hparams": hparams, "claims": claims}
 
 
 def record_path(results_dir: str | Path, name: str) -> Path:

@@ -152,10 +152,10 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
                    f"{', '.join(no_encoder)}: {'needs' if len(no_encoder) == 1 else 'need'} an encoder, and "
                    f"{arch} declares none (Architecture.encoder)")
             continue
-        hparams = {**study.hparams, **study.dataset_hparams.get(dataset, {}), **overrides.get("hparams", {})}
+        hparams = {**study.hparams_of(matrix, dataset), **overrides.get("hparams", {})}
         run_settings = {**{k: v for k, v in study.run.items() if k not in SWEEP_SETTINGS},
                         **{k: v for k, v in overrides.items() if k not in ("hparams", "budget") and v is not None}}
-        budget = overrides.get("budget") or study.budget_for(dataset)
+        budget = overrides.get("budget") or study.budget_of(matrix, dataset)
         for seed in matrix.seeds:
             spec = RunSpec(arch=arch, loss=loss, dataset=dataset, seed=seed, budget=budget,
                            techniques=tuple(techniques), hparams=hparams, metrics=metrics,

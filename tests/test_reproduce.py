@@ -64,13 +64,16 @@ def host():
 
 def test_builtin_reproduce_study_has_claims_matrices_and_budgets():
     s = study.load("reproduce")
-    assert len(s.matrices) == 4 and all(len(m.seeds) >= 3 for m in s.matrices)
+    assert len(s.matrices) == 5 and all(len(m.seeds) >= 3 for m in s.matrices)
     assert all(m.metrics != ["*"] for m in s.matrices)  # metrics chosen explicitly
     ids = [c.id for c in s.claims]
     assert ids == ["unrolled-ring8", "unrolled-grid25", "pacgan-ring8", "pacgan-grid25", "ali-grid25", "ali-ring8",
-                   "pacgan-stacked-mnist", "wgan-clip-recall", "lucic-ns-within-best"]
+                   "pacgan-stacked-mnist", "wgan-clip-recall", "sagan-beats-sngan", "lucic-ns-within-best"]
     for c in s.claims:
-        assert s.budget_for(c.dataset).value > 0
+        assert s.claim_setting(c)[0].value > 0
+    # SAGAN (1 D step) and SNGAN (5) compared at equal images shown, the DCGAN losses at their steps
+    sagan = next(c for c in s.claims if c.id == "sagan-beats-sngan")
+    assert str(s.claim_setting(sagan)[0]) == "kimg=64" and str(s.claim_setting(s.claims[-1])[0]) == "steps=1000"
     lucic = s.claims[-1]
     assert lucic.test == "within_spread_of_best" and lucic.among == ["dcgan-*"] and lucic.metric == "fid_lenet"
     wgan = s.claims[7]
@@ -150,6 +153,48 @@ mnist5k = "steps=5"
     assert set(plan.runs[-1].metrics) == {"class_coverage", "lenet_fidelity"}
     assert [w for w, _ in plan.skipped] == ["dcgan-nonsaturating-ring8"]
     assert all(s.study == "t" for s in plan.runs)
+
+
+def test_a_matrix_budget_and_hparams_override_the_study_for_its_runs_and_claims(host):
+    text = TWO.replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nbudget = "kimg=3"\nhparams = {batch_size = 16}\n')
+    s = study.parse(text, "m.toml")
+    plan = expand(s, host).runs
+    runs = {r.name: r for r in plan}
+    assert str(runs["mlp-hinge-ring8-s0"].budget) == "steps=5" and "batch_size" not in runs["mlp-hinge-ring8-s0"].hparams
+    unrolled = runs["mlp-nonsaturating+unrolled-ring8-s1"]
+    assert str(unrolled.budget) == "kimg=3" and unrolled.hparams["batch_size"] == 16
+    # mlp-nonsaturating s1 is asked for by both matrices, at two budgets: two runs, two directories
+    twice = [r for r in plan if r.name == "mlp-nonsaturating-ring8-s1"]
+    assert sorted(str(r.budget) for r in twice) == ["kimg=3", "steps=5"] and len({r.dirname for r in twice}) == 2
+    # a claim comparing the unrolled runs (matrix 2) with hinge (matrix 1): two budgets, refused
+    with pytest.raises(UsageError, match=r"claim 'c1': its variants run under different budgets .* in matrix\[1\], "
+                                         r"matrix\[2\]"):
+        study.parse(text + CLAIM.replace('than = "mlp-nonsaturating"', 'than = "mlp-hinge"'), "m.toml")
+    # a claim within matrix 2 is judged at its budget, recorded with the claim for the report
+    one = study.parse(text.replace('losses = ["nonsaturating"]\ntechniques', 'losses = ["hinge"]\ntechniques')
+                      + CLAIM.replace('variant = "mlp-nonsaturating+unrolled"', 'variant = "mlp-hinge+unrolled"')
+                      .replace('than = "mlp-nonsaturating"', 'than = "mlp-hinge+unrolled"'), "m.toml")
+    [claim] = study.record(one)["claims"]
+    assert claim["budget"] == "kimg=3" and claim["hparams"] == {"batch_size": 16}
+
+
+@pytest.mark.parametrize("line, key", [
+    ('budget = "hours=3"', "matrix[2].budget: "),
+    ('hparams = {ring8 = {batch_size = 16}}', "matrix[2].hparams: give name = value pairs"),
+    ('budget = 5', "matrix[2].budget: expected str"),
+])
+def test_a_bad_matrix_budget_or_hparams_is_one_line(line, key):
+    with pytest.raises(UsageError) as info:
+        study.parse(TWO.replace('seeds = [1, 2]\n', f'seeds = [1, 2]\n{line}\n'), "bad.toml")
+    assert key in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_unknown_matrix_hyperparameter_stops_before_any_run(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(TWO.replace('seeds = [1, 2]\n', 'seeds = [1, 2]\nhparams = {batch_sise = 16}\n'))
+    r = run_cli("run", "--study", str(path), "--results-dir", str(tmp_path / "r"))
+    assert r.returncode == 2 and "matrix[2].hparams.batch_sise: unknown hyperparameter" in r.stderr
+    assert "did you mean batch_size" in r.stderr and not (tmp_path / "r" / "runs").exists()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -294,6 +339,22 @@ def test_runs_are_matched_by_dataset_variant_budget_and_hparams_not_by_study_lab
     assert f"{G}: {stat([1, 2, 1])}" in cell and cell.endswith("(3 seeds)")
     assert table.rows[1][3].text.startswith("mlp-hinge: not run (stored at 50 steps) vs ")
     assert ("runs", ["6 matched (6 completed)"]) in table.provenance
+
+
+def test_a_claim_with_its_own_budget_and_hparams_is_judged_on_those_runs(tmp_path):
+    U, G = "mlp-nonsaturating+unrolled", "mlp-nonsaturating"
+    runs = (runs_of(U, [7.0, 8.0, 8.0], budget=("kimg", 64), overrides={"batch_size": 16})
+            + runs_of(G, [1.0, 2.0, 1.0], budget=("kimg", 64), overrides={"batch_size": 16})
+            + runs_of(G, [9.0, 9.0, 9.0]))                                 # the dataset's budget: ignored
+    claim = {**greater("c"), "budget": "kimg=64", "hparams": {"batch_size": 16}}
+    write_record(tmp_path, [claim], budgets={"ring8": "steps=100"}, hparams={"ring8": {}})
+    [table] = rp.claim_tables(str(tmp_path), runs)
+    assert verdicts(table) == {"claim c": rp.HOLDS} and f"{G}: {stat([1, 2, 1])}" in table.rows[0][3].text
+    assert ("budget", ["ring8: 64 kimg"]) in table.provenance
+    problems = []
+    write_record(tmp_path, [{**greater("c"), "budget": "hours=2"}])
+    assert rp.claim_tables(str(tmp_path), runs, problems) == []
+    assert problems == ["studies/t.json: claims[1]: invalid budget 'hours=2'"]
 
 
 def test_not_enough_runs_when_seeds_diverged_and_malformed_records_are_problems(tmp_path):

@@ -134,6 +134,16 @@ class StudyRecord:
     def budget_for(self, dataset: str) -> dict[str, Any] | None:
         return self.budgets.get(dataset) or self.budgets.get("default")
 
+    def claim_budget(self, claim: dict[str, Any]) -> dict[str, Any] | None:
+        """The budget a claim is judged at: its own (a matrix's, :meth:`ganbench.study.Study.claim_setting`),
+        else its dataset's (records written before claims carried one)."""
+        return claim.get("budget_parsed") or self.budget_for(claim["dataset"])
+
+    def claim_hparams(self, claim: dict[str, Any]) -> dict[str, Any] | None:
+        if isinstance(claim.get("hparams"), dict):
+            return claim["hparams"]
+        return None if self.hparams is None else self.hparams.get(claim["dataset"])
+
 
 def _check_claim(claim: Any) -> str | None:
     if not isinstance(claim, dict):
@@ -209,7 +219,14 @@ def read_records(results_dir: str, problems: list[str]) -> list[StudyRecord]:
             why = _check_claim(claim)
             if why is None and claim["id"] in seen:
                 why = f"claim id {claim['id']!r} given twice"
-            if why is None and (budgets.get(claim["dataset"]) or budgets.get("default")) is None:
+            if why is None and "budget" in claim:
+                claim = {**claim, "budget_parsed": _parse_budget(claim["budget"])}
+                if claim["budget_parsed"] is None:
+                    why = f"invalid budget {claim['budget']!r}"
+            if why is None and "hparams" in claim and not isinstance(claim["hparams"], dict):
+                why = "malformed 'hparams'"
+            if why is None and not claim.get("budget_parsed") and \
+                    (budgets.get(claim["dataset"]) or budgets.get("default")) is None:
                 why = f"no budget for dataset {claim['dataset']!r}"
             if why:
                 problems.append(f"{label}: claims[{i}]: {why}")
@@ -238,8 +255,9 @@ def _canonical(obj: Any) -> str:
 def _pool(rec: StudyRecord, claim: dict[str, Any], runs: list[Run]) -> list[Run]:
     """The runs of the claim's dataset at the study's budget (and hyperparameters) for it."""
     dataset = claim["dataset"]
-    want = _budget_key(rec.budget_for(dataset))
-    hp = None if rec.hparams is None or dataset not in rec.hparams else _canonical(rec.hparams[dataset])
+    want = _budget_key(rec.claim_budget(claim))
+    hparams = rec.claim_hparams(claim)
+    hp = None if hparams is None else _canonical(hparams)
     # spec.json "overrides" = the hyperparameters the study asked for (spec.hparams holds them resolved
     # with the plugins' defaults); a run stored without it is not filtered on them
     return [r for r in runs if r.dataset == dataset and _budget_key(r.budget) == want
@@ -316,9 +334,9 @@ def judge(rec: StudyRecord, claim: dict[str, Any], runs: list[Run]) -> tuple[Cel
     """One claim: (the ganbench cell, the verdict, the runs it used, a note on what was compared)."""
     pool = _pool(rec, claim, runs)
     metric, variant = claim["metric"], claim["variant"]
-    want = _budget_key(rec.budget_for(claim["dataset"]))
+    want = _budget_key(rec.claim_budget(claim))
     side = _side(variant, pool, metric, rec.name, claim["dataset"], runs, want)
-    budget = agg.fmt_budget(rec.budget_for(claim["dataset"]))
+    budget = agg.fmt_budget(rec.claim_budget(claim))
     if claim["test"] == "within_spread_of_best":
         among = claim["among"]
         names = {a for a in among if not _glob(a)}
@@ -396,12 +414,12 @@ def claim_table(rec: StudyRecord, group_id: str, table_id: str, runs: list[Run])
         notes.append(note)
         used.update({r.name: r for r in matched})
     matched = [used[k] for k in sorted(used)]
-    datasets = list(dict.fromkeys(c["dataset"] for c in rec.claims))
+    budgets = list(dict.fromkeys(f"{c['dataset']}: {agg.fmt_budget(rec.claim_budget(c))}" for c in rec.claims))
     vers = [r.spec.get("versions") or {} for r in matched]
     env = [r.spec.get("env") or {} for r in matched]
     provenance = [
         ("study record", [rec.file]),
-        ("budget", [f"{d}: {agg.fmt_budget(rec.budget_for(d))}" for d in datasets]),
+        ("budget", budgets),
         ("runs", [f"{len(matched)} matched ({sum(r.ok for r in matched)} completed)"]),
         ("ganbench", _distinct(v.get("ganbench") for v in vers)),
         ("torch", _distinct(v.get("torch") for v in vers)),
