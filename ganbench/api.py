@@ -31,7 +31,7 @@ with its reason when the matrix is expanded instead of failing when the run star
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol
 
 if TYPE_CHECKING:
     import torch
@@ -300,6 +300,10 @@ class Architecture(Plugin):
     # discriminator of paired translation (pix2pix's PatchGAN). Only with a generator given an image;
     # techniques not declaring ``encoder_compatible`` are refused (they would pass labels).
     discriminator_sees_input: ClassVar[bool] = False
+    # Scores D gives each sample it is shown: 1, or one per domain where D judges each half of a joint
+    # two-domain sample with its own discriminator (CycleGAN: ``[2B]`` for a batch of B, every D_A
+    # score first). Techniques that add a per-sample statistic to the score refuse anything but 1.
+    scores_per_sample: ClassVar[int] = 1
 
     @classmethod
     def supports(cls, data: DataInfo) -> str | None:
@@ -582,6 +586,9 @@ class Dataset(Plugin):
     # of the target; "image": another image of the same shape, an edge map): a task runs on the pairs
     # whose input is what it gives its generator.
     pair_input: ClassVar[str] = ""
+    # A dataset holding "two domains": the installed datasets of its two domains, in the order their
+    # halves appear in a joint sample (unpaired translation; plugins/datasets/mnist5k_digits28.py).
+    domains: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: str | None = None, download: bool = False):
         self.root = root
@@ -600,6 +607,11 @@ class Dataset(Plugin):
         """The inputs of ``split``'s pairs (shape ``[N, *inputs.shape]``), the i-th the input of the
         i-th sample of :meth:`load`; only for a dataset declaring ``inputs``."""
         raise NotImplementedError(f"{self.name} holds {self.holds}, not (input, target) pairs")
+
+    def domain_labels(self, split: str) -> torch.Tensor:
+        """``[N, len(domains)]`` int64: the class of each domain's half of the i-th joint sample of
+        :meth:`load`; only for a dataset declaring ``domains``."""
+        raise NotImplementedError(f"{self.name} holds {self.holds}, not two domains")
 
     def draw(self, split: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
         """``n`` real samples of ``split`` for the real-data reference row, with a phrase saying how
@@ -697,6 +709,11 @@ class EvaluationContext:
         run whose task gives its generator an input (what a metric declaring ``needs_pairs`` is
         given); elsewhere it raises."""
         raise NotImplementedError("this evaluation has no (input, target) pairs (its task gives the generator noise)")
+
+    def translate(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The evaluated generator applied to ``inputs`` ``[n, *dataset.inputs.shape]`` (any inputs:
+        its own outputs, for a cycle), in metric space, on the CPU. Only where :meth:`paired` is."""
+        raise NotImplementedError("this evaluation has no generator input (its task gives the generator noise)")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``G(z)`` for latents ``z`` ``[n, z_dim]``, on the CPU as :meth:`sample` gives samples
@@ -819,11 +836,13 @@ class Task(Plugin):
         """Called once with the run's dataset before its trainer is built (a content loss that reads
         a classifier of the dataset loads it here). The default does nothing."""
 
-    def generator_objective(self, adversarial: torch.Tensor, fake: torch.Tensor,
-                            target: torch.Tensor | None) -> torch.Tensor:
+    def generator_objective(self, adversarial: torch.Tensor, fake: torch.Tensor, target: torch.Tensor | None,
+                            generate: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """The generator's loss from the loss plugin's ``adversarial`` term, the batch's outputs
         ``fake`` and, where the task gives an input, their targets (a task's content or L1 term and
-        the adversarial weight live here). The default is the adversarial term alone."""
+        the adversarial weight live here). ``generate`` applies the generator being trained to other
+        inputs, inside the graph (CycleGAN's cycle and identity terms). The default is the
+        adversarial term alone."""
         return adversarial
 
     def baseline(self, inputs: torch.Tensor) -> torch.Tensor:

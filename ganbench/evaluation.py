@@ -78,6 +78,8 @@ class SamplingContext(EvaluationContext):
     :param paired_fn: ``split -> (outputs, targets)``: the generator on every input of the split's
         pairs, in metric space, and the targets; given only when the run's task gives the generator
         an input. Without it :meth:`paired` raises.
+    :param translate_fn: ``inputs -> outputs``: the generator on any inputs, in metric space, on the
+        CPU; given with ``paired_fn``. Without it :meth:`translate` raises.
     :param real_data: a dict the caller keeps for the later contexts of the same dataset (a run's
         evaluations): the dataset's fingerprint and held-out splits go there once instead of being
         reloaded and rehashed every evaluation (the training split, the largest, is not kept).
@@ -86,9 +88,11 @@ class SamplingContext(EvaluationContext):
     def __init__(self, sample_fn: SampleFn, dataset: Dataset, data: DataInfo, seed: int,
                  device: str = "cpu", cache_dir: str | None = None, encode_fn: CodeFn | None = None,
                  decode_fn: CodeFn | None = None, real_data: dict | None = None,
-                 paired_fn: Callable[[str], tuple[torch.Tensor, torch.Tensor]] | None = None):
+                 paired_fn: Callable[[str], tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 translate_fn: CodeFn | None = None):
         self._sample_fn = sample_fn
         self._paired_fn = paired_fn
+        self._translate_fn = translate_fn
         self._pairs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._encode_fn, self._decode_fn = encode_fn, decode_fn
         self.dataset = dataset
@@ -164,6 +168,15 @@ class SamplingContext(EvaluationContext):
                                  f"{tuple(targets.shape)}")
             self._pairs[split] = (outputs.detach().to("cpu", torch.float32), targets.to("cpu", torch.float32))
         return self._pairs[split]
+
+    def translate(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self._translate_fn is None:
+            return super().translate(inputs)
+        inputs = torch.as_tensor(inputs)
+        out = self._translate_fn(inputs)
+        if out.shape[0] != inputs.shape[0]:
+            raise ValueError(f"the generator returned {out.shape[0]} outputs for {inputs.shape[0]} inputs")
+        return out.detach().to("cpu", torch.float32)
 
     # -- real samples --------------------------------------------------------------------------
     def reference(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -348,7 +361,7 @@ class RunEvaluation:
         def paired_fn(which: str):
             return outputs(self.split_inputs(which)), self.dataset.load(which)[0]
 
-        return {"sample_fn": sample_fn, "paired_fn": paired_fn}
+        return {"sample_fn": sample_fn, "paired_fn": paired_fn, "translate_fn": outputs}
 
     def select(self, values: list[MetricValue], step: int) -> None:
         """Keep the generator of the best held-out evaluation, judged on the primary metric."""

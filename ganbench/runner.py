@@ -806,7 +806,8 @@ def _score_reference(ref: ReferenceSpec, rd: store.RunDir, host, data_root, down
             how.append(f"{label} of the first {n} inputs of the test split (cycled)")
             return out[torch.arange(n) % out.shape[0]], None
 
-        pairs = {"paired_fn": lambda split: (outputs(split), dataset.load(split)[0])}
+        pairs = {"paired_fn": lambda split: (outputs(split), dataset.load(split)[0]),
+                 "translate_fn": lambda inputs: to_metric_space(task.baseline(inputs), data)}
 
     started = time.perf_counter()
     # Real data has no encoder, and each target would be compared with itself: metrics that need an

@@ -406,7 +406,8 @@ class Trainer:
                 if real is not None and self.loss.needs_real_for_generator else None
             loss_g = self.loss.generator_loss(fake_scores, real_scores)
         if self.task is not None:
-            loss_g = self.task.generator_objective(loss_g, fake, real if self.paired else None)
+            loss_g = self.task.generator_objective(loss_g, fake, real if self.paired else None,
+                                                   generate=lambda inputs: self._generate(inputs, None))
         for t in self.techniques:
             extra = t.generator_extra_loss(ctx)
             if extra is not None:

@@ -33,10 +33,11 @@ TINY = {  # widths small enough for the whole product to run in a couple of minu
     "ali": {"z_dim": 8, "hidden": 16, "depth": 2, "ngf": 4, "nef": 4, "ndf": 4, "d_hidden": 16},
     "srgan": {"sr_ch": 4, "sr_blocks": 1, "sr_d_ch": 4, "sr_d_hidden": 8, "content_loss": "mse"},
     "pix2pix": {"p2p_ngf": 4, "p2p_ndf": 4},
+    "cyclegan": {"cg_ngf": 2, "cg_ndf": 2, "cg_blocks": 1},
 }
-# points, labelled images and (low-resolution, image) pairs: every architecture models one of them,
-# under the first task it serves
-DATASETS = ("ring8", "mnist5k", "mnist5k_x4", "mnist5k_edges")
+# points, labelled images, (low-resolution, image) pairs and two domains: every architecture models
+# one of them, under the first task it serves
+DATASETS = ("ring8", "mnist5k", "mnist5k_x4", "mnist5k_edges", "mnist5k_digits28")
 
 
 # The default suite trains every architecture x loss on each dataset, every architecture with every
@@ -88,7 +89,7 @@ def data():
     for name in DATASETS:
         dataset = HOST.datasets.get(name)()
         x, y = dataset.load("train")
-        inputs = dataset.load_inputs("train")[:64] if dataset.holds == "pairs" else None
+        inputs = dataset.load_inputs("train")[:64] if dataset.holds in ("pairs", "two domains") else None
         out[name] = (dataset.info, x[:64], None if y is None else y[:64], inputs)
     return out
 

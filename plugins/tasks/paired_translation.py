@@ -29,7 +29,7 @@ class PairedTranslation(Task):
     hparam_docs = {"l1_weight": "lambda, the weight of the L1 distance to the target beside the adversarial term"}
     hparam_limits = {"l1_weight": {"low": 0}}
 
-    def generator_objective(self, adversarial, fake, target):
+    def generator_objective(self, adversarial, fake, target, generate=None):
         return adversarial + float(self.hparams["l1_weight"]) * (fake - target).abs().mean()
 
 

@@ -60,7 +60,7 @@ class SuperResolution(Task):
         net = self._features.to(fake.device)
         return F.mse_loss(net.features_and_logits(fake)[0], net.features_and_logits(target)[0])
 
-    def generator_objective(self, adversarial, fake, target):
+    def generator_objective(self, adversarial, fake, target, generate=None):
         return self.content(fake, target) + float(self.hparams["adversarial_weight"]) * adversarial
 
     def baseline(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,13 @@ class MinibatchDiscrimination(Technique):
         "minibatch_kernel_dim": {"low": 1},
     }
 
+    @classmethod
+    def supports(cls, architecture, loss, data):
+        if architecture.scores_per_sample != 1:
+            return (f"adds minibatch features to each sample's one score; {architecture.name}'s D gives "
+                    f"{architecture.scores_per_sample} per sample")
+        return None
+
     def wrap_discriminator(self, discriminator, data):
         use_features = callable(getattr(discriminator, "features", None))
         width = _feature_width(discriminator, data) if use_features else _prod(data.shape)

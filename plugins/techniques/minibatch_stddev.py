@@ -38,6 +38,13 @@ class MinibatchStddev(Technique):
         "minibatch_group_size": {"low": 1},
     }
 
+    @classmethod
+    def supports(cls, architecture, loss, data):
+        if architecture.scores_per_sample != 1:
+            return (f"adds a group statistic to each sample's one score; {architecture.name}'s D gives "
+                    f"{architecture.scores_per_sample} per sample")
+        return None
+
     def wrap_discriminator(self, discriminator, data):
         use_features = callable(getattr(discriminator, "features", None))
         return MinibatchStddevDiscriminator(discriminator, int(self.hparams["minibatch_group_size"]),
