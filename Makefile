@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup leaderboard arch-health reproduce dp test benchmark browser clean
+.PHONY: setup leaderboard arch-health reproduce dp tasks test benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ dp: setup
 	$(BIN)/ganbench run --study dp --technique dp_sgd --hparam dp_noise_multiplier=2 --results-dir $(DP_RUNS); wait
 	$(BIN)/ganbench report --results-dir $(DP_RUNS) --out results/dp
 	@echo "dp: results/dp/report.md (also report.html, csv/, figures/)" >&2
+
+## The tasks beyond unconditional images (studies/super-resolution.toml and translation.toml: about
+## 25 + 60 minutes on an idle 2-core CPU): SRGAN beside bicubic upsampling, pix2pix on edges and
+## inpainting, CycleGAN between MNIST-5k and scikit-learn's digits; one table per task in results/tasks/.
+TASK_RUNS := results/tasks-runs
+tasks: setup
+	$(BIN)/ganbench run --study super-resolution --results-dir $(TASK_RUNS)
+	$(BIN)/ganbench run --study translation --results-dir $(TASK_RUNS)
+	$(BIN)/ganbench report --results-dir $(TASK_RUNS) --out results/tasks
+	@echo "tasks: results/tasks/report.md (also report.html, csv/, figures/)" >&2
 
 ## Command 2: set up and run the test suite, one worker per core (pytest-xdist; tests use one thread each;
 ## loadgroup keeps the tests of one local Ray cluster on one worker).
