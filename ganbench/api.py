@@ -477,6 +477,9 @@ class Technique(Plugin):
     # also works where that argument is a latent code (BiGAN/ALI's pairs) or the generator's input
     # (pix2pix's conditional D, ``Architecture.discriminator_sees_input``).
     encoder_compatible: ClassVar[bool] = False
+    # The technique adds something to each sample's one score (minibatch features): refused for an
+    # architecture whose D gives several scores per sample (``Architecture.scores_per_sample``).
+    one_score_per_sample: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], data: DataInfo) -> str | None:

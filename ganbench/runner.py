@@ -77,9 +77,13 @@ def incompatibility(host, spec: RunSpec) -> str | None:
     if arch.conditional and not data.num_classes:
         return f"{spec.arch} is conditional and {spec.dataset} has no labels"
     for name in spec.techniques:
-        reason = host.techniques.get(name).supports(arch, loss, data)
+        technique = host.techniques.get(name)
+        reason = technique.supports(arch, loss, data)
         if reason:
             return f"{name}: {reason}"
+        if technique.one_score_per_sample and arch.scores_per_sample != 1:
+            return (f"{name}: adds to each sample's one score (declares one_score_per_sample); {spec.arch}'s D "
+                    f"gives {arch.scores_per_sample} per sample")
     reason = encoder_incompatibility(host, spec) if arch.encoder else None
     if reason:
         return reason

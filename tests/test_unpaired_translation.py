@@ -200,7 +200,7 @@ def test_techniques_that_add_to_each_samples_one_score_refuse_the_two_domain_dis
     def reason(technique):
         return runner.incompatibility(host, RunSpec("cyclegan", "lsgan", "mnist5k_digits28", 0, Budget("steps", 2),
                                                     techniques=(technique,), task="unpaired_translation"))
-    assert reason("minibatch_stddev") == ("minibatch_stddev: adds a group statistic to each sample's one score; "
-                                          "cyclegan's D gives 2 per sample")
+    assert reason("minibatch_stddev") == ("minibatch_stddev: adds to each sample's one score (declares "
+                                          "one_score_per_sample); cyclegan's D gives 2 per sample")
     assert "minibatch_discrimination" in reason("minibatch_discrimination")
     assert reason("ema") is None and reason("spectral_norm") is None and reason("experience_replay") is None

@@ -32,6 +32,7 @@ class MinibatchDiscrimination(Technique):
     name = "minibatch_discrimination"
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
+    one_score_per_sample = True   # adds to each sample's score: not to a two-domain D's pair of scores
     defaults = {"minibatch_kernels": 100, "minibatch_kernel_dim": 5}
     hparam_docs = {
         "minibatch_kernels": "number of kernels B of the minibatch features (100)",
@@ -41,13 +42,6 @@ class MinibatchDiscrimination(Technique):
         "minibatch_kernels": {"low": 1},
         "minibatch_kernel_dim": {"low": 1},
     }
-
-    @classmethod
-    def supports(cls, architecture, loss, data):
-        if architecture.scores_per_sample != 1:
-            return (f"adds minibatch features to each sample's one score; {architecture.name}'s D gives "
-                    f"{architecture.scores_per_sample} per sample")
-        return None
 
     def wrap_discriminator(self, discriminator, data):
         use_features = callable(getattr(discriminator, "features", None))

@@ -30,6 +30,7 @@ class MinibatchStddev(Technique):
     name = "minibatch_stddev"
     paper = ("Karras, Aila, Laine, Lehtinen (2018). Progressive Growing of GANs for Improved Quality, "
              "Stability, and Variation. ICLR.")
+    one_score_per_sample = True   # adds to each sample's score: not to a two-domain D's pair of scores
     defaults = {"minibatch_group_size": 4}
     hparam_docs = {
         "minibatch_group_size": "samples per group whose feature spread D sees (4 in the paper)",
@@ -37,13 +38,6 @@ class MinibatchStddev(Technique):
     hparam_limits = {
         "minibatch_group_size": {"low": 1},
     }
-
-    @classmethod
-    def supports(cls, architecture, loss, data):
-        if architecture.scores_per_sample != 1:
-            return (f"adds a group statistic to each sample's one score; {architecture.name}'s D gives "
-                    f"{architecture.scores_per_sample} per sample")
-        return None
 
     def wrap_discriminator(self, discriminator, data):
         use_features = callable(getattr(discriminator, "features", None))
