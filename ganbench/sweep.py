@@ -185,7 +185,12 @@ def references(runs: Iterable[RunSpec], host=None) -> list[ReferenceSpec]:
     for spec in runs:
         if spec.metrics:
             key = (spec.dataset, spec.metrics)
-            wanted.setdefault(key, ReferenceSpec(spec.dataset, spec.metrics, device=spec.device, threads=spec.threads))
+            # real data has no encoder and no pairs: a metric set of nothing else scores no real-data row
+            scored = host is None or any(not (m.needs_pairs or m.needs_encoder)
+                                         for m in (host.metrics.get(name) for name in spec.metrics))
+            if scored:
+                wanted.setdefault(key, ReferenceSpec(spec.dataset, spec.metrics, device=spec.device,
+                                                     threads=spec.threads))
             if host is not None and host.tasks.get(spec.task).baseline_label:
                 wanted.setdefault((*key, spec.task), ReferenceSpec(spec.dataset, spec.metrics, device=spec.device,
                                                                    threads=spec.threads, baseline=spec.task))
