@@ -441,7 +441,9 @@ def parse(text: str, source: str = "<string>") -> Study:
     study = Study(name=meta["name"], description=meta.get("description", ""), **fields, budgets=budgets,
                   hparams=hparams, dataset_hparams=dataset_hparams, run=run,
                   source=source,
-                  matrices=matrices if len(matrices) > 1 else [], claims=claims)
+                  # one matrix is the study's own fields, unless it carries a budget or hparams of its own
+                  matrices=matrices if len(matrices) > 1 or matrices[0].budget or matrices[0].hparams else [],
+                  claims=claims)
     for claim in claims:
         study.claim_setting(claim)  # a claim is judged at one budget: there must be one, and only one
     return study

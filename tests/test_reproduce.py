@@ -178,6 +178,14 @@ def test_a_matrix_budget_and_hparams_override_the_study_for_its_runs_and_claims(
     assert claim["budget"] == "kimg=3" and claim["hparams"] == {"batch_size": 16}
 
 
+def test_a_single_matrix_keeps_its_own_budget_and_hparams(host):
+    for table in ("[matrix]", "[[matrix]]"):
+        s = study.parse(HEAD + f'{table}\narchs = ["mlp"]\nlosses = ["hinge"]\ndatasets = ["ring8"]\n'
+                        'budget = "kimg=3"\nhparams = {batch_size = 16}\n[budget]\nring8 = "steps=5"\n', "one.toml")
+        (run,) = expand(s, host).runs
+        assert str(run.budget) == "kimg=3" and run.hparams["batch_size"] == 16, table
+
+
 @pytest.mark.parametrize("line, key", [
     ('budget = "hours=3"', "matrix[2].budget: "),
     ('hparams = {ring8 = {batch_size = 16}}', "matrix[2].hparams: give name = value pairs"),
