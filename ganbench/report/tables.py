@@ -331,9 +331,10 @@ def reference_groups(references: list[Reference]) -> list[list[Reference]]:
     return [rows[key] for key in sorted(rows)]
 
 
-BASELINE_NOTE = ("A baseline row scores what the task's baseline makes of the same test inputs (for "
-                 "super-resolution, bicubic upsampling), with the same metric code: a variant below it has "
-                 "learned nothing worth its training. It is not ranked.")
+BASELINE_NOTE = ("A baseline row scores what the task's baseline makes of the same test inputs (bicubic "
+                 "upsampling for super-resolution; for unpaired translation, each image left untranslated), with "
+                 "the same metric code: a variant that does not beat it has learned nothing worth its training. "
+                 "It is not ranked.")
 
 
 REFERENCE_NOTE = ("The first row scores held-out real data with the same metric code, N and reference split "
