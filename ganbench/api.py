@@ -4,7 +4,8 @@ Each has a ``name`` (snake_case, stable: it is stored in results), a ``paper`` c
 methods to override. The training loop that drives them lives in :mod:`ganbench.training`.
 
 Conventions every plugin can rely on:
-* Images are float tensors in [-1, 1], shape ``[B, C, H, W]``. 2D points are ``[B, 2]`` in the
+* Images are float tensors in [-1, 1], shape ``[B, C, H, W]``. Token sequences are ``[B, L]`` float
+  tensors of token ids (exact below 2^24; a text network casts them where it embeds them). 2D points are ``[B, 2]`` in the
   protocol's own coordinates (the ring has radius 1, the grid spans ±4), so a generator of points
   ends in a linear layer, not tanh. A dataset declares this in ``DataInfo.value_range``; metrics see
   generator output through :func:`ganbench.evaluation.to_metric_space`, which clips only bounded data
@@ -42,6 +43,8 @@ GENERATION = "generation"   # the built-in task: samples from noise (what every 
 # What a task's generator is given (:attr:`Task.generator_input`) and what data it needs (:attr:`Task.needs`).
 GENERATOR_INPUTS = ("noise", "image", "low_resolution", "tokens")
 TASK_DATA = ("samples", "pairs", "two domains")
+# How a task's generator learns (:attr:`Task.generator_update`).
+GENERATOR_UPDATES = ("backprop", "policy_gradient")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -53,11 +56,16 @@ class DataInfo:
 
     shape: tuple[int, ...]      # one sample: (2,) for points, (C, H, W) for images
     num_classes: int = 0        # 0 = no labels
-    kind: str = "image"         # "image" | "points"
+    kind: str = "image"         # "image" | "points" | "tokens"
     num_modes: int = 0          # known number of modes (ring 8, grid 25, Stacked MNIST 1000), 0 = unknown
     # (low, high) that every real sample lies in, or None for unbounded data (points in the protocol's
     # coordinates). Left as () it follows the kind: images (-1, 1), anything else unbounded.
     value_range: tuple[float, float] | None = ()
+    # Token sequences (kind "tokens"): shape (L,), float token ids in [0, vocab_size); 0 otherwise.
+    vocab_size: int = 0
+    # The data's true distribution is known: its Dataset.log_likelihood scores any sample exactly
+    # (the oracle of SeqGAN's synthetic experiment), so a metric can read a sample's true likelihood.
+    exact_likelihood: bool = False
 
     def __post_init__(self):
         if self.value_range == ():
@@ -362,6 +370,10 @@ class Loss(Plugin):
     double_backward: ClassVar[bool] = False
     # The benchmark tasks (:class:`Task` names) whose adversarial game this loss is written for.
     tasks: ClassVar[tuple[str, ...]] = (GENERATION,)
+    # False: no adversarial game at all. D is never updated and every generator update is the task's
+    # maximum-likelihood one (:meth:`Task.likelihood_objective`): the MLE baseline SeqGAN is compared
+    # with. Only for tasks whose generator has a likelihood (``Task.generator_update`` "policy_gradient").
+    adversarial: ClassVar[bool] = True
 
     @classmethod
     def hparam_schema(cls) -> tuple[HParam, ...]:
@@ -480,6 +492,10 @@ class Technique(Plugin):
     # The technique adds something to each sample's one score (minibatch features): refused for an
     # architecture whose D gives several scores per sample (``Architecture.scores_per_sample``).
     one_score_per_sample: ClassVar[bool] = False
+    # The technique works when samples are discrete token sequences (``DataInfo.kind`` "tokens"): it
+    # never perturbs, mixes, interpolates or differentiates what D sees, and never replaces the
+    # generator's loss (EMA, TTUR, spectral norm, label smoothing). Others are refused for token data.
+    discrete_samples: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], data: DataInfo) -> str | None:
@@ -631,6 +647,11 @@ class Dataset(Plugin):
             idx = torch.randint(len(x), (n,), generator=gen)
             how = f"{n} drawn with replacement from the {len(x)} {split} samples"
         return x[idx], (None if y is None else y[idx]), how
+
+    def log_likelihood(self, samples: torch.Tensor) -> torch.Tensor:
+        """``[N]``: each sample's exact log-likelihood under the data's true distribution (in nats; the
+        sum over a sequence's tokens); only for a dataset whose ``info`` declares ``exact_likelihood``."""
+        raise NotImplementedError(f"{self.name} does not know its data's true distribution")
 
     def fingerprint(self) -> str:
         """A short content hash of the data, used in cache keys (evaluators, reference statistics)."""
@@ -828,6 +849,16 @@ class Task(Plugin):
     needs: ClassVar[str] = "samples"
     metrics: ClassVar[tuple[str, ...]] = ()
     table: ClassVar[str] = ""
+    # How the generator learns, one of GENERATOR_UPDATES: "backprop" through D's scores of its
+    # samples, or "policy_gradient": its samples are discrete, so D's scores are rewards and the
+    # generator follows :meth:`policy_objective` (SeqGAN), after :meth:`likelihood_step` steps of
+    # maximum likelihood. Its architectures' generators have ``sample_latent(n, generator, device)``
+    # (the uniform draws a sample is made at), ``log_prob(x) -> [B, L]`` (per token, given the tokens
+    # before it) and ``rollout(x, t, uniforms) -> [R * B, L]`` (R completions of each one's first t tokens).
+    generator_update: ClassVar[str] = "backprop"
+    # The kinds of sample (``DataInfo.kind``) its datasets hold: continuous samples for the image
+    # and point tasks, token sequences for text.
+    data_kinds: ClassVar[tuple[str, ...]] = ("image", "points")
     # The row every table of the task reads its variants against besides real data: a generator that
     # learns nothing (bicubic upsampling for super-resolution), given by :meth:`baseline`. Empty: none.
     baseline_label: ClassVar[str] = ""
@@ -848,6 +879,31 @@ class Task(Plugin):
         adversarial term alone."""
         return adversarial
 
+    def likelihood_step(self, step: int) -> bool:
+        """Only for ``generator_update`` "policy_gradient": whether training step ``step`` updates the
+        generator by maximum likelihood (pre-training) instead of by policy gradient."""
+        return False
+
+    def trains_discriminator(self, step: int) -> bool:
+        """Only for "policy_gradient": whether training step ``step`` updates D (its ``n_critic``
+        updates); SeqGAN pre-trains D only once the generator's pre-training nears its end."""
+        return True
+
+    def likelihood_objective(self, generator: nn.Module, real: torch.Tensor) -> torch.Tensor:
+        """Only for "policy_gradient": the generator's maximum-likelihood loss on a real batch, the mean
+        negative log-likelihood per token (teacher forcing)."""
+        return -generator.log_prob(real).mean()
+
+    def policy_objective(self, generator: nn.Module, samples: torch.Tensor,
+                         judge: Callable[[torch.Tensor], torch.Tensor],
+                         generator_loss: Callable[[torch.Tensor], torch.Tensor], rng: torch.Generator) -> torch.Tensor:
+        """Only for "policy_gradient": a loss whose gradient is the policy gradient of the generator's
+        ``samples`` (drawn without a graph). ``judge(x) -> [N]``: the run's D's raw scores of complete
+        samples; ``generator_loss(scores) -> [N]``: the loss plugin's generator loss of each score on
+        its own (the game's reward is minus it); ``rng``: the stream every further draw (rollouts)
+        comes from."""
+        raise NotImplementedError(f"task {self.name} trains its generator by back-propagation")
+
     def baseline(self, inputs: torch.Tensor) -> torch.Tensor:
         """The baseline's outputs for ``inputs`` (``[N, *dataset.inputs.shape]``), in the targets'
         shape and range; only for a task declaring ``baseline_label``."""
@@ -866,6 +922,9 @@ class Task(Plugin):
                     f"{architecture.name}'s takes {architecture.generator_input.replace('_', ' ')}")
         if dataset.holds != cls.needs:
             return f"task {cls.name} needs {cls.needs}; dataset {dataset.name} holds {dataset.holds}"
+        if dataset.info.kind not in cls.data_kinds:
+            return (f"task {cls.name} runs on {' or '.join(cls.data_kinds)} data; dataset {dataset.name} "
+                    f"holds {dataset.info.kind}")
         if cls.needs == "pairs" and dataset.pair_input != cls.generator_input:
             return (f"task {cls.name} gives its generator {cls.generator_input.replace('_', ' ')}; the pairs of "
                     f"{dataset.name} start from {(dataset.pair_input or 'nothing declared').replace('_', ' ')}")

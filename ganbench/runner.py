@@ -74,6 +74,8 @@ def incompatibility(host, spec: RunSpec) -> str | None:
     reason = arch.supports(data)
     if reason:
         return f"{spec.arch}: {reason}"
+    if data.kind == "tokens" and loss.double_backward:
+        return f"{spec.loss}: its penalty differentiates D's input, and {spec.dataset} holds discrete token sequences"
     if arch.conditional and not data.num_classes:
         return f"{spec.arch} is conditional and {spec.dataset} has no labels"
     for name in spec.techniques:
@@ -81,6 +83,9 @@ def incompatibility(host, spec: RunSpec) -> str | None:
         reason = technique.supports(arch, loss, data)
         if reason:
             return f"{name}: {reason}"
+        if data.kind == "tokens" and not technique.discrete_samples:
+            return (f"{name}: does not declare discrete_samples ({spec.dataset} holds token sequences, which it "
+                    f"would perturb, mix or differentiate)")
         if technique.one_score_per_sample and arch.scores_per_sample != 1:
             return (f"{name}: adds to each sample's one score (declares one_score_per_sample); {spec.arch}'s D "
                     f"gives {arch.scores_per_sample} per sample")
@@ -114,7 +119,7 @@ def task_incompatibility(host, spec: RunSpec) -> str | None:
 def task_members(host, task) -> dict[str, Any]:
     """What the loaded plugins offer ``task`` (an ``api.Task`` class), from declarations alone: its
     generator input and data, and the architectures, losses, datasets and metrics that fit it."""
-    datasets = [d.name for d in host.datasets if d.holds == task.needs
+    datasets = [d.name for d in host.datasets if d.holds == task.needs and d.info.kind in task.data_kinds
                 and (task.needs != "pairs" or d.pair_input == task.generator_input)]
     if task.metrics:
         metrics = [m for m in task.metrics if m in host.metrics]

@@ -47,6 +47,12 @@ plus E's mirror term, for hinge the hinge on both pairs (not hinge's ``-mean D(G
 Both updates step G and E together with the generator optimiser (one parameter set: E is part of
 G). Unlike both papers' code, which computes the two updates from one batch at once, D and G/E
 alternate, each drawing its own batch, as every other architecture here does.
+
+A task whose samples are discrete (``Task.generator_update`` "policy_gradient": text, SeqGAN, Yu et
+al. 2017) keeps D's update as it is (D scores token sequences like any samples) and replaces G's: a
+maximum-likelihood step on a real batch in the task's pre-training steps (and always for a loss that
+declares ``adversarial = False``, the MLE baseline, which never updates D), else the task's policy
+objective over G's samples, whose rewards come from D's scores; the task says in which steps D trains.
 """
 
 from __future__ import annotations
@@ -149,6 +155,8 @@ class Trainer:
         self.task = task
         self.paired = train_inputs is not None
         self.judges_inputs = self.paired and architecture.discriminator_sees_input
+        # Discrete samples: D's scores are the generator's rewards (api.Task.generator_update).
+        self.policy_gradient = task is not None and task.generator_update == "policy_gradient"
         self.rank, self.world = int(ddp_rank), int(ddp_world)
         # Streams re-seeded every step (module docstring): always under --ddp; a one-process trainer
         # built with it draws the latents of an N-process run's global batch (tests/test_ddp.py).
@@ -369,9 +377,13 @@ class Trainer:
         if self.architecture.follows_progress:  # progressive growing: the phase of this step
             self.architecture.set_progress(self.G, self.D, self.images_shown)
         kept = None
-        for i in range(self.n_critic):
+        loss_d = torch.zeros((), device=self.device)   # a step without a D update logs 0 (mle, pre-training)
+        game = self.loss.adversarial and (not self.policy_gradient or self.task.trains_discriminator(step))
+        for i in range(self.n_critic if game else 0):
             keep = self.reuse_fake_for_generator and i == self.n_critic - 1
             loss_d, kept = self._discriminator_update(self.D, self.opt_d, step, keep_fake=keep)
+        if self.policy_gradient:
+            return self._policy_gradient_step(step, loss_d)
 
         needs_real = self.loss.needs_real_for_generator or self.architecture.encoder or self.paired
         real, labels = self.next_real_batch() if needs_real else (None, None)
@@ -436,6 +448,40 @@ class Trainer:
             losses = torch.stack([loss_d.float(), loss_g.detach().float()])
             dist.all_reduce(losses)
             loss_d, loss_g = losses / self.world
+        return {"loss_d": loss_d, "loss_g": loss_g.detach()}
+
+    def _policy_gradient_step(self, step: int, loss_d: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generator update of a task whose samples are discrete (``Task.generator_update``
+        "policy_gradient", SeqGAN): maximum likelihood on a real batch in the task's pre-training
+        steps and for a loss without a game, else the task's policy objective, given D's scores and
+        the loss plugin's generator loss of each score."""
+        ctx = TrainerStepContext(self, step, None, None)
+        if not self.loss.adversarial or self.task.likelihood_step(step):
+            real, _ = self.next_real_batch()
+            loss_g = self.task.likelihood_objective(self.G, real)
+        else:
+            D_for_g = self.D
+            for t in self.techniques:
+                D_for_g = t.discriminator_for_generator_step(ctx) or D_for_g
+            def judge(x: torch.Tensor) -> torch.Tensor:
+                with torch.no_grad():
+                    return self._score(D_for_g, x, None, ctx)
+
+            # each sample's own generator loss: the loss plugin's batch loss of that one score
+            per_sample = torch.func.vmap(lambda score: self.loss.generator_loss(score.unsqueeze(0)))
+            z, _ = self.sample_latent(self.batch_size)
+            with torch.no_grad():
+                samples = self._generate(z, None)
+            loss_g = self.task.policy_objective(self.G, samples, judge, per_sample, self.latent_rng)
+        for t in self.techniques:
+            extra = t.generator_extra_loss(ctx)
+            if extra is not None:
+                loss_g = loss_g + extra
+        self.opt_g.zero_grad(set_to_none=True)
+        self._backward_and_step(loss_g, self.opt_g, inputs=self._generator_parameters() or None)
+        for t in self.techniques:
+            t.after_generator_step(ctx)
+        self.steps_done += 1
         return {"loss_d": loss_d, "loss_g": loss_g.detach()}
 
     def _reseed_rank_streams(self, step: int) -> None:

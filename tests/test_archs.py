@@ -136,6 +136,7 @@ UNSUPPORTED = {
     "ali": [DIGITS, CELEBA, DataInfo((3, 28, 32))],
     "srgan": [POINTS, DIGITS, DataInfo((3, 28, 32))],
     "pix2pix": [POINTS, DIGITS, DataInfo((3, 48, 48))],
+    "seqgan": [POINTS, DIGITS, DataInfo((4,), kind="sequence")],
 }
 ENTRY_POINTS = {"ali": "bigan"}  # architectures registered by another name's file
 
@@ -152,7 +153,7 @@ def test_all_builtin_architectures_are_covered():
     tested = {cls.architecture_name for cls in ArchitectureContract.__subclasses__() if cls.__module__ == __name__}
     assert tested == set(UNSUPPORTED) == {"mlp", "dcgan", "sngan_resnet", "cgan", "sngan_projection",
                                          "infogan", "stylegan", "biggan", "sagan", "progan",
-                                         "bigan", "ali", "srgan", "pix2pix"}
+                                         "bigan", "ali", "srgan", "pix2pix", "seqgan"}
 
 
 def test_dcgan_64px_matches_the_reference_layout():
@@ -236,3 +237,10 @@ class TestPix2Pix(ArchitectureContract):
     architecture_name = entry_point = "pix2pix"
     data_infos = (MNIST, CIFAR)
     hparams_override = {"p2p_ngf": 8, "p2p_ndf": 8}
+
+
+class TestSeqGAN(ArchitectureContract):
+    """A generator of token sequences trained by policy gradient (the text task)."""
+    architecture_name = entry_point = "seqgan"
+    data_infos = (DataInfo(shape=(6,), kind="tokens", value_range=(0.0, 9.0), vocab_size=10),)
+    hparams_override = {"sg_embedding": 4, "sg_hidden": 8, "sd_embedding": 4}

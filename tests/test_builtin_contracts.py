@@ -9,6 +9,7 @@ from ganbench_plugins.datasets.grid25 import Grid25
 from ganbench_plugins.datasets.mnist5k_edges import Mnist5kEdges
 from ganbench_plugins.datasets.mnist5k_inpaint import Mnist5kInpaint
 from ganbench_plugins.datasets.mnist5k_x4 import Mnist5kX4
+from ganbench_plugins.datasets.oracle_lstm import OracleLSTM
 from ganbench_plugins.datasets.ring8 import Ring8
 from ganbench_plugins.report_formats.csv import Csv
 from ganbench_plugins.report_formats.html import Html
@@ -35,6 +36,10 @@ class TestLatex(ReportFormatContract):
 
 class TestHtml(ReportFormatContract):
     plugin = Html
+
+
+class TestOracleLSTM(DatasetContract):
+    plugin = OracleLSTM
 
 
 class TestRing8(DatasetContract):

@@ -64,7 +64,7 @@ def host():
 
 def test_builtin_reproduce_study_has_claims_matrices_and_budgets():
     s = study.load("reproduce")
-    assert len(s.matrices) == 5 and all(len(m.seeds) >= 3 for m in s.matrices)
+    assert len(s.matrices) == 6 and all(len(m.seeds) >= 3 for m in s.matrices)
     assert all(m.metrics != ["*"] for m in s.matrices)  # metrics chosen explicitly
     ids = [c.id for c in s.claims]
     assert ids == ["unrolled-ring8", "unrolled-grid25", "pacgan-ring8", "pacgan-grid25", "ali-grid25", "ali-ring8",

@@ -120,7 +120,7 @@ def test_a_task_runs_only_what_declares_it_and_is_scored_by_its_metrics():
     assert reasons["mlp-nonsaturating-ring8"] == "task points_task: architecture mlp serves generation"
     assert reasons["points_mlp-nonsaturating-ring8"] == (
         "task points_task: loss nonsaturating serves generation, super_resolution, paired_translation, "
-        "unpaired_translation")
+        "unpaired_translation, text")
     # the same matrix as generation: every pair declares it, every metric of the ring applies
     generation = _plan(STUDY.format(task="generation", dataset="ring8"), host)
     assert len(generation.runs) == 4 and not generation.skipped

@@ -34,10 +34,13 @@ TINY = {  # widths small enough for the whole product to run in a couple of minu
     "srgan": {"sr_ch": 4, "sr_blocks": 1, "sr_d_ch": 4, "sr_d_hidden": 8, "content_loss": "mse"},
     "pix2pix": {"p2p_ngf": 4, "p2p_ndf": 4},
     "cyclegan": {"cg_ngf": 2, "cg_ndf": 2, "cg_blocks": 1},
+    # the first step pre-trains (G by likelihood, D beside it), the second is a policy-gradient step
+    "seqgan": {"sg_embedding": 4, "sg_hidden": 8, "sd_embedding": 4, "pretrain_steps": 1,
+               "discriminator_pretrain_steps": 1, "rollouts": 2},
 }
-# points, labelled images, (low-resolution, image) pairs and two domains: every architecture models
+# points, labelled images, (low-resolution, image) pairs, two domains and token sequences: every architecture models
 # one of them, under the first task it serves
-DATASETS = ("ring8", "mnist5k", "mnist5k_x4", "mnist5k_edges", "mnist5k_digits28")
+DATASETS = ("ring8", "mnist5k", "mnist5k_x4", "mnist5k_edges", "mnist5k_digits28", "oracle_lstm")
 
 
 # The default suite trains every architecture x loss on each dataset, every architecture with every

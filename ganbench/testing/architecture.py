@@ -128,6 +128,8 @@ class ArchitectureContract(PluginContract):
 
     def real(self, data: DataInfo, n: int | None = None, seed: int = 2) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
+        if data.kind == "tokens":   # whole token ids, as float (api.DataInfo)
+            return torch.randint(data.vocab_size, (n or self.batch_size, *data.shape), generator=gen).float()
         return torch.rand(n or self.batch_size, *data.shape, generator=gen) * 2 - 1
 
     def judged(self, G, x, y, z=None, generator: torch.Generator | None = None):
@@ -150,7 +152,8 @@ class ArchitectureContract(PluginContract):
 
     def test_defaults_hold_trainer_keys(self):
         defaults = {**_core_defaults(), **self._arch_class().defaults}
-        noise = self._arch_class().generator_input == "noise"
+        # z ~ N(0, I) needs its size; a generator given an input or drawing its own latent does not
+        noise = self._arch_class().generator_input == "noise" and not self._arch_class().samples_latent
         missing = [k for k in TRAINER_KEYS if k not in defaults and (noise or k != "z_dim")]
         expect(not missing, "`defaults` to give the training keys the core has no default for", missing)
         assert int(defaults["batch_size"]) > 0 and int(defaults["n_critic"]) >= 1
@@ -190,6 +193,9 @@ class ArchitectureContract(PluginContract):
             assert torch.isfinite(x).all()
             if data_info.is_image:  # points are in the protocol's own coordinates, unbounded
                 assert x.min() >= -1 and x.max() <= 1
+            if data_info.kind == "tokens":
+                expect(bool((x == x.round()).all()) and x.min() >= 0 and x.max() < data_info.vocab_size,
+                       f"whole token ids in [0, {data_info.vocab_size})", (float(x.min()), float(x.max())))
 
     def test_discriminator_output(self, data_info):
         G, D = self.build(data_info)
@@ -238,12 +244,36 @@ class ArchitectureContract(PluginContract):
         aux = getattr(D, "auxiliary_loss", None)
         if aux is not None:
             loss = loss + aux(fake, z)
+        if data_info.kind == "tokens":
+            # A sampled token passes no gradient through D: G learns through its likelihood of them.
+            loss = loss + (G.log_prob(fake).sum(dim=1) * w[1]).sum()
         loss.backward()
         for net_name, net in (("G", G), ("D", D)):
             for name, p in net.named_parameters():
                 assert p.grad is not None, f"{net_name}.{name} receives no gradient"
                 assert torch.isfinite(p.grad).all(), f"{net_name}.{name} has a non-finite gradient"
                 assert p.grad.abs().sum() > 0, f"{net_name}.{name} has an all-zero gradient"
+
+    def test_a_generator_of_tokens_is_a_policy(self, data_info):
+        """Token sequences: ``G.log_prob(x)`` gives each token's log-probability given the ones before
+        it, ``[B, L]``, and ``G.rollout(x, t, uniforms)`` keeps each sequence's first t tokens and
+        completes them R times; completing a sample at the uniforms it was drawn at gives it back."""
+        if data_info.kind != "tokens":
+            pytest.skip("the data are not token sequences")
+        G, _ = self.build(data_info)
+        z, y = self.inputs(G, data_info)
+        with torch.no_grad():
+            x = G(z, y)
+            logp = G.log_prob(x)
+            expect(logp.shape == x.shape and bool((logp <= 0).all()) and bool(torch.isfinite(logp).all()),
+                   "log_prob(x): finite log-probabilities of shape [B, L]", tuple(logp.shape))
+            t, copies = max(1, x.shape[1] // 2), 3
+            uniforms = z.repeat(copies, 1)
+            completed = G.rollout(x, t, uniforms)
+            expect(completed.shape == (copies * len(x), x.shape[1]), "rollout: [R * B, L]", tuple(completed.shape))
+            assert torch.equal(completed[:, :t], x[:, :t].repeat(copies, 1)), "a rollout keeps its prefix"
+            assert torch.equal(completed, x.repeat(copies, 1)), \
+                "completing a sample at the uniforms it was drawn at must give it back"
 
     # -- reproducibility ---------------------------------------------------------------------------
     def test_builds_are_seeded(self, data_info):
@@ -319,8 +349,14 @@ class ArchitectureContract(PluginContract):
         # a generator given an image trains on (input, target) pairs
         train_inputs = None if self._arch_class().generator_input == "noise" else \
             torch.rand(n, *self.build(data)[0].input_shape, generator=gen) * 2 - 1
+        task = None
+        if data.kind == "tokens":   # trained by policy gradient: the architecture's task drives its updates
+            train_x = self.real(data, n)
+            task_class = installed_host().tasks.get(self._arch_class().tasks[0])   # a task is its own plugin
+            hparams = {**task_class.defaults, **hparams}
+            task = task_class(hparams)
         return Trainer(self._arch_class()(), ContractLoss({}), [], data, train_x, train_y, hparams, seed=0,
-                       train_inputs=train_inputs)
+                       train_inputs=train_inputs, task=task)
 
     def test_trainer_steps(self, data_info):
         hparams = self.hparams()

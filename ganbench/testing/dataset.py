@@ -42,10 +42,13 @@ class DatasetContract(PluginContract):
     def test_info_is_declared(self):
         info = getattr(self.plugin_class(), "info", None)
         expect(isinstance(info, DataInfo), "a class attribute `info` holding a ganbench.api.DataInfo", info)
-        expect(info.kind in ("image", "points"), "info.kind 'image' or 'points'", info.kind)
+        expect(info.kind in ("image", "points", "tokens"), "info.kind 'image', 'points' or 'tokens'", info.kind)
         expect(all(isinstance(d, int) and d > 0 for d in info.shape), "a shape of positive ints", info.shape)
         if info.is_image:
             expect(len(info.shape) == 3, "an image shape (C, H, W)", info.shape)
+        if info.kind == "tokens":
+            expect(len(info.shape) == 1 and info.vocab_size > 0, "token sequences: shape (L,) and a vocab_size",
+                   (info.shape, info.vocab_size))
 
     def test_availability_is_none_or_a_reason(self):
         reason = self.dataset().availability()
@@ -67,6 +70,9 @@ class DatasetContract(PluginContract):
             low, high = info.value_range
             expect(float(x.min()) >= low and float(x.max()) <= high,
                    f"values within the declared value_range {info.value_range}", (float(x.min()), float(x.max())))
+        if info.kind == "tokens":
+            expect(bool((x == x.round()).all()) and float(x.min()) >= 0 and float(x.max()) < info.vocab_size,
+                   f"whole token ids in [0, {info.vocab_size}) in {split!r}", (float(x.min()), float(x.max())))
         if ds.sizes and split in ds.sizes:
             expect(len(x) == ds.sizes[split], f"{ds.sizes[split]} samples in {split!r} as `sizes` declares", len(x))
         if info.num_classes:

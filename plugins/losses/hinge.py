@@ -21,7 +21,7 @@ class Hinge(Loss):
     vectorizable_seeds = True
 
     name = "hinge"
-    tasks = ("generation", "super_resolution", "paired_translation", "unpaired_translation")   # any task with a D
+    tasks = ("generation", "super_resolution", "paired_translation", "unpaired_translation", "text")   # any task with a D
     paper = ("Lim, Ye (2017). Geometric GAN. arXiv:1705.02894. "
              "Miyato, Kataoka, Koyama, Yoshida (2018). Spectral Normalization for Generative "
              "Adversarial Networks. ICLR 2018.")

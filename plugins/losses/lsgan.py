@@ -20,7 +20,7 @@ class LSGAN(Loss):
     vectorizable_seeds = True
 
     name = "lsgan"
-    tasks = ("generation", "super_resolution", "paired_translation", "unpaired_translation")   # any task with a D
+    tasks = ("generation", "super_resolution", "paired_translation", "unpaired_translation", "text")   # any task with a D
     paper = ("Mao, Li, Xie, Lau, Wang, Smolley (2017). Least Squares Generative Adversarial Networks. "
              "ICCV 2017.")
     defaults = {"lsgan_a": 0.0, "lsgan_b": 1.0, "lsgan_c": 1.0}

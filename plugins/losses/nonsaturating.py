@@ -21,7 +21,7 @@ class NonSaturating(Loss):
     vectorizable_seeds = True
 
     name = "nonsaturating"
-    tasks = ("generation", "super_resolution", "paired_translation", "unpaired_translation")   # any task with a D
+    tasks = ("generation", "super_resolution", "paired_translation", "unpaired_translation", "text")   # any task with a D
     paper = ("Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville, Bengio (2014). "
              "Generative Adversarial Nets. NeurIPS 2014.")
     accepts_label_smoothing = True

@@ -26,6 +26,7 @@ class EMA(Technique):
     """
 
     name = "ema"
+    discrete_samples = True  # never touches what D sees nor replaces the generator loss (token data)
     paper = ("Karras, Aila, Laine, Lehtinen (2018). Progressive Growing of GANs for Improved Quality, "
              "Stability, and Variation. ICLR. / Yazıcı, Foo, Winkler, Yap, Piliouras, Chandrasekhar "
              "(2019). The Unusual Effectiveness of Averaging in GAN Training. ICLR.")

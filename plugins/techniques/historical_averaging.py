@@ -24,6 +24,7 @@ class HistoricalAveraging(Technique):
     """
 
     name = "historical_averaging"
+    discrete_samples = True  # never touches what D sees nor replaces the generator loss (token data)
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
     encoder_compatible = True  # pulls each player's parameters (E's with G's) towards their average

@@ -19,6 +19,7 @@ class LabelSmoothing(Technique):
     """
 
     name = "label_smoothing"
+    discrete_samples = True  # never touches what D sees nor replaces the generator loss (token data)
     paper = ("Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016). "
              "Improved Techniques for Training GANs. NeurIPS.")
     defaults = {"real_label": 0.9}

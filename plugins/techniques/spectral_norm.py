@@ -28,6 +28,7 @@ class SpectralNorm(Technique):
     """
 
     name = "spectral_norm"
+    discrete_samples = True  # never touches what D sees nor replaces the generator loss (token data)
     paper = ("Miyato, Kataoka, Koyama, Yoshida (2018). Spectral Normalization for Generative "
              "Adversarial Networks. ICLR.")
     encoder_compatible = True  # normalises D's layers in place; D's forward on (x, z) pairs is unchanged

@@ -18,6 +18,7 @@ class TTUR(Technique):
     """
 
     name = "ttur"
+    discrete_samples = True  # never touches what D sees nor replaces the generator loss (token data)
     paper = ("Heusel, Ramsauer, Unterthiner, Nessler, Hochreiter (2017). GANs Trained by a Two "
              "Time-Scale Update Rule Converge to a Local Nash Equilibrium. NeurIPS.")
     encoder_compatible = True  # only sets the two learning rates
