@@ -68,7 +68,7 @@ def test_builtin_reproduce_study_has_claims_matrices_and_budgets():
     assert all(m.metrics != ["*"] for m in s.matrices)  # metrics chosen explicitly
     ids = [c.id for c in s.claims]
     assert ids == ["unrolled-ring8", "unrolled-grid25", "pacgan-ring8", "pacgan-grid25", "ali-grid25", "ali-ring8",
-                   "pacgan-stacked-mnist", "wgan-clip-recall", "sagan-beats-sngan", "lucic-ns-within-best"]
+                   "pacgan-stacked-mnist", "wgan-clip-recall", "sagan-beats-sngan", "seqgan-beats-mle", "lucic-ns-within-best"]
     for c in s.claims:
         assert s.claim_setting(c)[0].value > 0
     # SAGAN (1 D step) and SNGAN (5) compared at equal images shown, the DCGAN losses at their steps
@@ -395,7 +395,7 @@ def test_record_is_json_ready_and_reflects_command_line_overrides(tmp_path):
     rec = study.record(s)
     assert json.loads(json.dumps(rec)) == rec
     assert rec["budgets"] == {name: str(budget) for name, budget in s.budgets.items()}
-    assert set(rec["budgets"]) == {"grid25", "mnist5k", "ring8", "stacked_mnist"}
+    assert set(rec["budgets"]) == {"grid25", "mnist5k", "oracle_lstm", "ring8", "stacked_mnist"}
     assert [c["id"] for c in rec["claims"]] == [c.id for c in s.claims] and "than" not in rec["claims"][-1]
     over = study.record(s, {"budget": Budget("steps", 1234567), "hparams": {"batch_size": 8}})
     assert over["budgets"] == {"default": "steps=1234567"} and over["hparams"]["ring8"]["batch_size"] == 8
