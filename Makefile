@@ -62,6 +62,8 @@ tasks: setup
 	$(BIN)/ganbench run --study super-resolution --results-dir $(TASK_RUNS)
 	$(BIN)/ganbench run --study translation --results-dir $(TASK_RUNS)
 	$(BIN)/ganbench report --results-dir $(TASK_RUNS) --out results/tasks
+	$(BIN)/ganbench run --study text --results-dir results/text-runs
+	$(BIN)/ganbench report --results-dir results/text-runs --out results/text
 	@echo "tasks: results/tasks/report.md (also report.html, csv/, figures/)" >&2
 
 ## Command 2: set up and run the test suite, one worker per core (pytest-xdist; tests use one thread each;
