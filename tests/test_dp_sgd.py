@@ -14,7 +14,7 @@ from ganbench.testing.common import through_a_checkpoint
 from ganbench import plugins, runner
 from ganbench.contracts.technique import IMAGE_DATA, TinyArchitecture, TinyBCELoss, make_train_data
 from ganbench.spec import Budget, RunSpec
-from ganbench.testing import invoke_cli
+from ganbench.testing import invoke_cli, stopped_after_checkpoint
 from ganbench.training import Trainer
 
 from ganbench_plugins.techniques.dp_sgd import INSTALL_HINT, DPSGD
@@ -161,16 +161,8 @@ def test_epsilon_survives_a_kill_and_resume(opacus, tmp_path, monkeypatch):
                    eval_every=3, threads=1)
     straight = runner.execute(spec, tmp_path / "straight", host=host)
 
-    save = runner._Run.save_checkpoint
-
-    def save_then_stop(self):
-        save(self)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with stopped_after_checkpoint(monkeypatch), pytest.raises(KeyboardInterrupt):
         runner.execute(spec, tmp_path / "killed", host=host)
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save)
     resumed = runner.execute(spec, tmp_path / "killed", host=host)
     assert straight["status"] == resumed["status"] == "completed"
     assert resumed["technique_values"] == straight["technique_values"]

@@ -18,7 +18,7 @@ from ganbench import hookimpl, plugins, runner
 from ganbench.api import DataInfo, Metric, MetricValue
 from ganbench.errors import UsageError
 from ganbench.spec import Budget, RunSpec
-from ganbench.testing.common import through_a_checkpoint
+from ganbench.testing.common import stopped_after_checkpoint, through_a_checkpoint
 from ganbench.training import Trainer
 from ganbench_plugins.archs.progan import EqualConv2d, EqualLinear, ProGAN, Schedule
 from ganbench_plugins.losses.wgan_gp import WGANGP
@@ -264,22 +264,16 @@ def test_a_run_stopped_in_the_middle_of_a_fade_in_resumes_to_the_uninterrupted_r
     resolved = json.loads((whole_dir / "spec.json").read_text())["spec"]["hparams"]
     assert ProGAN.schedule(MNIST, resolved).at(96) == (2, 1.0)
 
-    save = runner._Run.save_checkpoint
-    stopped_at = []
+    def in_a_fade(run):   # fading in 28 px (after step 7: 56 images, alpha 0.5)
+        level, alpha = run.trainer.G.schedule.at(run.trainer.images_shown)
+        return level == 2 and 0 < alpha < 1
 
-    def save_then_stop_in_a_fade(self):
-        save(self)
-        level, alpha = self.trainer.G.schedule.at(self.trainer.images_shown)
-        if level == 2 and 0 < alpha < 1:  # fading in 28 px (after step 7: 56 images, alpha 0.5)
-            stopped_at.append(self.trainer.steps_done)
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop_in_a_fade)
-    out = CliRunner().invoke(cli_mod.cli, [*RUN, "--results-dir", str(tmp_path / "stopped")], obj={"host": cli_host})
+    with stopped_after_checkpoint(monkeypatch, in_a_fade) as stopped_at:
+        out = CliRunner().invoke(cli_mod.cli, [*RUN, "--results-dir", str(tmp_path / "stopped")],
+                                 obj={"host": cli_host})
     assert out.exit_code != 0 and stopped_at == [7]  # click turns the interrupt into an abort
     (run_dir,) = (tmp_path / "stopped" / "runs").iterdir()
     assert not (run_dir / "result.json").exists()
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save)
     out = CliRunner().invoke(cli_mod.cli, [*RUN, "--results-dir", str(tmp_path / "stopped")], obj={"host": cli_host})
     assert out.exit_code == 0, out.output
     _, resumed = _result(tmp_path / "stopped")

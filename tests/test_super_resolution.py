@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from ganbench import runner
+from ganbench.testing import stopped_after_checkpoint
 from ganbench.evaluation import SamplingContext, to_metric_space
 from ganbench.spec import ReferenceSpec
 
@@ -124,19 +125,9 @@ def test_a_super_resolution_run_trains_reports_its_baseline_and_resumes(tmp_path
     assert labels[:2] == [SuperResolution.baseline_label, "srgan-nonsaturating"]
     assert board["title"].startswith(f"Leaderboard: {SuperResolution.table}: mnist5k_x4")
 
-    save = runner._Run.save_checkpoint
-    stopped_at = []
-
-    def save_then_stop(self):
-        save(self)
-        if self.trainer.steps_done == 3:
-            stopped_at.append(3)
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop)
-    out = CliRunner().invoke(cli_mod.cli, [*RUN, "--results-dir", str(tmp_path / "stopped")])
+    with stopped_after_checkpoint(monkeypatch, lambda run: run.trainer.steps_done == 3) as stopped_at:
+        out = CliRunner().invoke(cli_mod.cli, [*RUN, "--results-dir", str(tmp_path / "stopped")])
     assert out.exit_code != 0 and stopped_at == [3]
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save)
     out = CliRunner().invoke(cli_mod.cli, [*RUN, "--results-dir", str(tmp_path / "stopped")])
     assert out.exit_code == 0, out.output
     (resumed_dir,) = (tmp_path / "stopped" / "runs").iterdir()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from ganbench import plugins
-from ganbench.testing import invoke_cli
+from ganbench.testing import invoke_cli, run_stopped_and_resumed
 from ganbench.training import Trainer
 
 from ganbench_plugins.archs._recurrent import TokenLSTM
@@ -238,28 +238,9 @@ def test_a_text_run_scores_its_saved_samples_under_the_oracle_with_a_real_data_r
 
 
 def test_a_text_run_stopped_after_a_checkpoint_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    from ganbench import cli as cli_mod
-    from ganbench import runner
     run = ["run", "--task", "text", "--arch", "seqgan", "--loss", "nonsaturating", "--dataset", "oracle_lstm",
            "--budget", "steps=6", "--eval-every", "3", *TINY]
-    out = CliRunner().invoke(cli_mod.cli, [*run, "--results-dir", str(tmp_path / "whole")])
-    assert out.exit_code == 0, out.output
-    (whole_dir,) = (tmp_path / "whole" / "runs").iterdir()
-    whole = json.loads((whole_dir / "result.json").read_text())
-    save = runner._Run.save_checkpoint
-
-    def save_then_stop(self):
-        save(self)
-        if self.trainer.steps_done == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop)
-    assert CliRunner().invoke(cli_mod.cli, [*run, "--results-dir", str(tmp_path / "stopped")]).exit_code != 0
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save)
-    out = CliRunner().invoke(cli_mod.cli, [*run, "--results-dir", str(tmp_path / "stopped")])
-    assert out.exit_code == 0, out.output
-    (resumed_dir,) = (tmp_path / "stopped" / "runs").iterdir()
-    resumed = json.loads((resumed_dir / "result.json").read_text())
+    whole, resumed = run_stopped_and_resumed(run, tmp_path, monkeypatch, stop_at_step=3)
     assert resumed["steps"] == whole["steps"] == 6 and resumed["weights_hash"] == whole["weights_hash"]
     assert {k: v["value"] for k, v in resumed["final"].items()} == {k: v["value"] for k, v in whole["final"].items()}
 

@@ -16,7 +16,7 @@ from scipy import linalg
 from ganbench import plugins
 from ganbench.evaluation import SamplingContext
 from ganbench.evaluators import get_evaluator
-from ganbench.testing import invoke_cli
+from ganbench.testing import invoke_cli, run_stopped_and_resumed
 from ganbench.training import Trainer
 
 from ganbench_plugins.archs.cyclegan import JointDiscriminator, JointGenerator
@@ -208,28 +208,9 @@ def test_techniques_that_add_to_each_samples_one_score_refuse_the_two_domain_dis
 
 
 def test_a_cyclegan_run_stopped_after_a_checkpoint_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    from ganbench import cli as cli_mod
-    from ganbench import runner
     run = ["run", "--task", "unpaired_translation", "--arch", "cyclegan", "--loss", "lsgan", "--dataset",
            "mnist5k_digits28", "--budget", "steps=6", "--eval-every", "3", "--threads", "1", "-q",
            "--hparam", "cg_ngf=2", "--hparam", "cg_ndf=2", "--hparam", "cg_blocks=1", "--hparam", "batch_size=8"]
-    out = CliRunner().invoke(cli_mod.cli, [*run, "--results-dir", str(tmp_path / "whole")])
-    assert out.exit_code == 0, out.output
-    (whole_dir,) = (tmp_path / "whole" / "runs").iterdir()
-    whole = json.loads((whole_dir / "result.json").read_text())
-    save = runner._Run.save_checkpoint
-
-    def save_then_stop(self):
-        save(self)
-        if self.trainer.steps_done == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop)
-    assert CliRunner().invoke(cli_mod.cli, [*run, "--results-dir", str(tmp_path / "stopped")]).exit_code != 0
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save)
-    out = CliRunner().invoke(cli_mod.cli, [*run, "--results-dir", str(tmp_path / "stopped")])
-    assert out.exit_code == 0, out.output
-    (resumed_dir,) = (tmp_path / "stopped" / "runs").iterdir()
-    resumed = json.loads((resumed_dir / "result.json").read_text())
+    whole, resumed = run_stopped_and_resumed(run, tmp_path, monkeypatch, stop_at_step=3)
     assert resumed["steps"] == whole["steps"] == 6 and resumed["weights_hash"] == whole["weights_hash"]
     assert {k: v["value"] for k, v in resumed["final"].items()} == {k: v["value"] for k, v in whole["final"].items()}

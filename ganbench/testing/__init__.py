@@ -19,7 +19,8 @@ import pytest
 pytest.register_assert_rewrite(*(f"ganbench.testing.{m}" for m in (
     "common", "architecture", "loss", "technique", "dataset", "metric", "report_format", "task")))
 
-from ganbench.testing.common import PluginContract, expect, installed_host, invoke_cli, make_host  # noqa: E402
+from ganbench.testing.common import (  # noqa: E402
+    PluginContract, expect, installed_host, invoke_cli, make_host, run_stopped_and_resumed, stopped_after_checkpoint)
 from ganbench.testing.data import TINY_DATASETS, TinyDigits, TinyMnist, TinyPoints  # noqa: E402
 from ganbench.testing.architecture import ArchitectureContract  # noqa: E402
 from ganbench.testing.loss import LossContract  # noqa: E402
@@ -37,7 +38,7 @@ CONTRACTS = {
 }
 
 __all__ = [
-    "invoke_cli",
+    "invoke_cli", "run_stopped_and_resumed", "stopped_after_checkpoint",
     "ArchitectureContract", "LossContract", "TechniqueContract", "DatasetContract", "MetricContract",
     "ReportFormatContract", "TaskContract", "PluginContract", "CONTRACTS", "make_host", "installed_host", "expect",
     "TinyPoints", "TinyDigits", "TinyMnist", "TINY_DATASETS", "evaluation_context", "write_tiny_results",

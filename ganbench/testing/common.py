@@ -18,7 +18,8 @@ The older per-kind spellings (``architecture_name``, ``loss_name``, ``technique_
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Mapping
+import contextlib
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 from ganbench import api, hookimpl
 
@@ -184,6 +185,52 @@ def invoke_cli(capsys, *args) -> tuple[int, str, str]:
         cli.main([str(a) for a in args])
     out = capsys.readouterr()
     return int(stopped.value.code or 0), out.out, out.err
+
+
+@contextlib.contextmanager
+def stopped_after_checkpoint(monkeypatch, when: Callable[[Any], bool] = lambda run: True):
+    """Inside the block a run stops with ``KeyboardInterrupt`` right after writing a checkpoint for which
+    ``when(run)`` holds (``run`` is the runner's run: ``run.trainer.steps_done``, ...), as a kill
+    would stop it there. Yields the list of the steps it stopped at; saving is plain again after."""
+    from ganbench import runner
+    save = runner._Run.save_checkpoint
+    stopped: list[int] = []
+
+    def save_then_stop(self):
+        save(self)
+        if when(self):
+            stopped.append(self.trainer.steps_done)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop)
+    try:
+        yield stopped
+    finally:
+        monkeypatch.setattr(runner._Run, "save_checkpoint", save)
+
+
+def run_stopped_and_resumed(args, tmp_path, monkeypatch, stop_at_step: int, obj=None) -> tuple[dict, dict]:
+    """``ganbench run ARGS`` (one run) twice: through, under ``tmp_path/whole``, and stopped after its
+    checkpoint at step ``stop_at_step`` then run again, under ``tmp_path/stopped``. Returns both
+    ``result.json`` records, ``(whole, resumed)``, for the caller to compare; ``obj``: click's context
+    object (``{"host": ...}`` for a plugin host of the test's own)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ganbench import cli
+
+    def invoke(where: str) -> dict:
+        out = CliRunner().invoke(cli.cli, [*args, "--results-dir", str(tmp_path / where)], obj=obj)
+        assert out.exit_code == 0, out.output
+        (run_dir,) = (tmp_path / where / "runs").iterdir()
+        return json.loads((run_dir / "result.json").read_text())
+
+    whole = invoke("whole")
+    with stopped_after_checkpoint(monkeypatch, lambda run: run.trainer.steps_done == stop_at_step) as stopped:
+        out = CliRunner().invoke(cli.cli, [*args, "--results-dir", str(tmp_path / "stopped")], obj=obj)
+    assert out.exit_code != 0 and stopped == [stop_at_step], (out.output, stopped)
+    return whole, invoke("stopped")
 
 
 def through_a_checkpoint(state: dict) -> dict:

@@ -10,6 +10,7 @@ import pytest
 
 from faultlib import child, cli_args, invoke, logs, numbers, run_dirs, spec, temporaries
 from ganbench import plugins, runner, store
+from ganbench.testing import stopped_after_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +31,14 @@ def solo(tmp_path_factory, host):
 
 def _interrupted(tmp_path, host, monkeypatch, checkpoints: int):
     """Seed 0 stopped right after its ``checkpoints``-th checkpoint, as a kill would stop it."""
-    save = runner._Run.save_checkpoint
-    done = [0]
+    saved = [0]
 
-    def save_then_stop(self):
-        save(self)
-        done[0] += 1
-        if done[0] == checkpoints:
-            raise KeyboardInterrupt
+    def nth_checkpoint(run):
+        saved[0] += 1
+        return saved[0] == checkpoints
 
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with stopped_after_checkpoint(monkeypatch, nth_checkpoint), pytest.raises(KeyboardInterrupt):
         runner.execute(spec(seed=0), tmp_path, host=host)
-    monkeypatch.setattr(runner._Run, "save_checkpoint", save)
     return tmp_path / "runs" / spec(seed=0).dirname
 
 
