@@ -26,7 +26,7 @@ STEPS = 160
 BATCH = 64
 
 
-def _study(tmp_path: Path) -> Path:
+def _study(tmp_path: Path, steps: int = STEPS, checkpoint_every: int = 40) -> Path:
     path = tmp_path / "ddp.toml"
     path.write_text(f"""
 [study]
@@ -38,14 +38,14 @@ techniques = ["ema"]
 datasets = ["ring8"]
 metrics = ["mode_coverage"]
 [budget]
-default = "steps={STEPS}"
+default = "steps={steps}"
 [hparams]
 batch_size = {BATCH}
 [run]
 ddp = 2
 threads = 1
 evaluations = 2
-checkpoint_every = 40
+checkpoint_every = {checkpoint_every}
 """)
     return path
 
@@ -72,7 +72,6 @@ def test_a_killed_ddp_run_resumes_to_the_uninterrupted_one_and_only_rank_zero_wr
     assert record["spec"]["ddp"] == 2 and record["ddp"] == {"processes": 2, "backend": "gloo"}
     # the trainer counts the global batch: steps x batch_size x processes
     assert expected["steps"] == STEPS and expected["images_shown"] == STEPS * BATCH * 2
-    _equals_one_process_at_the_global_batch(reference)
 
     out = tmp_path / "killed"
     proc = _run(study, out)
@@ -97,23 +96,33 @@ def test_a_killed_ddp_run_resumes_to_the_uninterrupted_one_and_only_rank_zero_wr
     assert steps == sorted(set(steps)) and steps[-1] == STEPS
 
 
-# STEPS steps of Adam on the MLP GAN (no BatchNorm) from the same data, latents and initial weights: the
-# two runs differ only in the order of float sums (DDP's all-reduce of two half-batch gradients against
-# one whole-batch gradient), measured at ~2e-7 on the largest weight difference after 300 steps.
-DDP_WEIGHT_TOLERANCE = 1e-5
+# The 2-process run and one process at twice the batch draw the same data, latents and initial weights;
+# they differ only in the order of float sums (DDP's all-reduce of two half-batch gradients against one
+# whole-batch gradient). Measured on an Intel Xeon (AVX-512): 7e-8 on the largest weight after 1, 5 and
+# 10 steps, i.e. roundoff. Later the two part: Adam divides each gradient by its own running scale, so a
+# weight whose gradient is near zero moves by ~lr whatever the roundoff in it, and GAN training spreads
+# that (0.2% of G's weights off by >1e-6 at step 20, 81% and 5.7e-4 at step 160; on an AMD EPYC (AVX2)
+# the same 300 steps stayed at 2e-7). So equality is checked where it is a property of the code, before
+# that amplification: EQUAL_STEPS steps, at a tolerance well above roundoff and far below one Adam step.
+EQUAL_STEPS = 10
+DDP_WEIGHT_TOLERANCE = 1e-6
 
 
-def _equals_one_process_at_the_global_batch(ddp_run: Path) -> None:
+def test_a_ddp_run_equals_one_process_at_the_global_batch(tmp_path):
     """The 2-process run at per-rank batch B against one process at batch 2B drawing the same streams."""
     from ganbench import plugins
     from ganbench.runner import build_trainer, resolve_hparams
     from ganbench.spec import RunSpec
 
+    proc = _run(_study(tmp_path, steps=EQUAL_STEPS, checkpoint_every=EQUAL_STEPS), tmp_path / "out")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == ExitCode.OK, err[-3000:]
+    ddp_run = _only_run(tmp_path / "out")
     spec = RunSpec.from_dict(json.loads((ddp_run / "spec.json").read_text())["spec"])
     one = dataclasses.replace(spec, ddp=1, hparams={**spec.hparams, "batch_size": BATCH * 2})
     host = plugins.load()
     _, trainer = build_trainer(host, one, resolve_hparams(host, one), step_streams=True)
-    for _ in range(STEPS):
+    for _ in range(EQUAL_STEPS):
         trainer.step()
     saved = torch.load(ddp_run / "checkpoint.pt", weights_only=True)["trainer"]
     for net in ("G", "D"):
