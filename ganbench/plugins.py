@@ -150,17 +150,23 @@ def _split_env(var: str) -> set[str]:
     return {p.strip() for p in os.environ.get(var, "").split(",") if p.strip()}
 
 
-def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
-    """Every ``ganbench`` entry point of every installed distribution. A distribution seen twice on the
-    path (an editable install's metadata beside a checkout's ``*.egg-info``) counts once; one name
-    claimed by two distributions is kept twice, for :func:`load` to refuse."""
+def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, str, str]]:
+    """Every ``ganbench`` entry point of every installed distribution, with the distribution's name and
+    version. A distribution seen twice on the path (an editable install's metadata beside a checkout's
+    ``*.egg-info``) counts once; one name claimed by two distributions is kept twice, for :func:`load`
+    to refuse. Only distributions with a ``ganbench`` entry point have their metadata parsed, once:
+    parsing every installed distribution's METADATA on every access cost ~1 s a load."""
     found, seen = [], set()
     for dist in importlib.metadata.distributions():
-        for ep in dist.entry_points:
-            key = (dist.metadata["Name"], ep.name)
-            if ep.group == PROJECT_NAME and key not in seen:
-                seen.add(key)
-                found.append((ep, dist))
+        ours = [ep for ep in dist.entry_points if ep.group == PROJECT_NAME]
+        if not ours:
+            continue
+        metadata = dist.metadata
+        name, version = metadata["Name"], metadata["Version"]
+        for ep in ours:
+            if (name, ep.name) not in seen:
+                seen.add((name, ep.name))
+                found.append((ep, name, version))
     return found
 
 
@@ -190,7 +196,7 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
     disabled = set(disable) | _split_env(ENV_DISABLE)
     allowed = set(only) | _split_env(ENV_ONLY)
     eps = _entry_points()
-    known = {ep.name for ep, _ in eps}
+    known = {ep.name for ep, _, _ in eps}
     for name in (disabled | allowed) - known:
         raise UsageError(f"no plugin named {name!r} to block or allow; installed: {', '.join(sorted(known))}")
     for name in sorted(disabled & allowed):
@@ -207,23 +213,21 @@ def load(disable: Iterable[str] = (), only: Iterable[str] = (), extra: Iterable[
         module, dist, version = dists.pop(name, ("?", "?", "?"))
         broken[name] = (module, dist, version, problem)
     claims: dict[str, list[str]] = {}
-    for ep, dist in eps:
-        claims.setdefault(ep.name, []).append(
-            f"{dist.metadata['Name']} {dist.version} ({ep.value})")
-    for ep, dist in eps:
+    for ep, dist_name, dist_version in eps:
+        claims.setdefault(ep.name, []).append(f"{dist_name} {dist_version} ({ep.value})")
+    for ep, dist_name, dist_version in eps:
         if ep.name in disabled or (allowed and ep.name not in allowed):
             pm.set_blocked(ep.name)
             continue
-        dist_name = dist.metadata["Name"]
-        where = f"plugin {ep.name!r} ({ep.value}) from distribution {dist_name} {dist.version}"
+        where = f"plugin {ep.name!r} ({ep.value}) from distribution {dist_name} {dist_version}"
         if len(claims[ep.name]) > 1:
             if ep.name not in broken:  # neither is loaded: which one a run used would be an accident
-                dists[ep.name] = (ep.value, dist_name, dist.version)
+                dists[ep.name] = (ep.value, dist_name, dist_version)
                 give_up(ep.name, f"entry-point name {ep.name!r} is claimed by {' and by '.join(claims[ep.name])}; "
                         f"one distribution must rename it under [project.entry-points.ganbench]",
                         PluginError(ep.name))
             continue
-        dists[ep.name], wheres[ep.name] = (ep.value, dist_name, dist.version), where
+        dists[ep.name], wheres[ep.name] = (ep.value, dist_name, dist_version), where
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must name itself, not crash with a traceback

@@ -83,7 +83,7 @@ def make_host(*plugins: object, name: str = "under_test"):
     extra = [(name if i == 0 else f"{name}_{i}", obj) for i, obj in enumerate(objects)]
     if classes:
         extra.append((f"{name}_classes", Registrar(classes)))
-    installed = sorted({ep.name for ep, _ in host_module._entry_points()})
+    installed = sorted({ep.name for ep, _, _ in host_module._entry_points()})
     return host_module.load(disable=installed, extra=extra)
 
 
