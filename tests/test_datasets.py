@@ -191,6 +191,25 @@ def test_mixture_statistics(registry, loaded, name, centres, std):
         assert len(loaded(name, split)[0]) == 2500
 
 
+@pytest.mark.parametrize("name", ["ring8", "grid25"])
+def test_mixture_splits_are_drawn_once_per_process_and_handed_out_as_copies(registry, name, monkeypatch):
+    from ganbench_plugins.datasets import _common
+
+    monkeypatch.setattr(_common, "_MIXTURE_SPLITS", {})
+    dataset = registry.get(name)()
+    drawn = []
+    original = type(dataset)._points
+    monkeypatch.setattr(type(dataset), "_points", lambda self, n, rng: drawn.append(n) or original(self, n, rng))
+    x, y = dataset.load("train")
+    x.add_(100.0)
+    y.zero_()
+    again, labels = registry.get(name)().load("train")
+    assert drawn == [len(x)]                  # the second load, from a new instance, drew nothing
+    assert again.abs().max() < 50 and labels.max() > 0   # and the first caller's edits did not reach it
+    assert torch.equal(again, _common.GaussianMixture2D._points(dataset, len(x), np.random.default_rng(
+        _common.split_seed(name, "train")))[0])
+
+
 # ---------------------------------------------------------------------------------------------------
 # mnist5k, digits, Stacked MNIST.
 

@@ -111,6 +111,9 @@ def cached_arrays(key: str, build: Callable[[], dict[str, np.ndarray]],
 # ---------------------------------------------------------------------------------------------------
 # 2D Gaussian mixtures (ring, grid).
 
+_MIXTURE_SPLITS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 class GaussianMixture2D(Dataset):
     """Base of the 2D mixtures. Points stay in the protocol's coordinates (not rescaled to [-1, 1]),
     so ``modes`` and ``mode_std`` are exactly the numbers the papers' metrics use."""
@@ -128,7 +131,14 @@ class GaussianMixture2D(Dataset):
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         check_split(self.name, split)
-        return self._points(self.sizes[split], np.random.default_rng(split_seed(self.name, split)))
+        # A process loads a split tens of times (trainer, every evaluation context, fingerprints);
+        # drawing 100k points each time cost more than a 300-step run's evaluations. Callers get
+        # copies, so no one can change another caller's data.
+        key = (type(self), split, self.sizes[split], float(self.mode_std), self.modes.numpy().tobytes())
+        if key not in _MIXTURE_SPLITS:
+            _MIXTURE_SPLITS[key] = self._points(self.sizes[split], np.random.default_rng(split_seed(self.name, split)))
+        x, y = _MIXTURE_SPLITS[key]
+        return x.clone(), y.clone()
 
     def draw(self, split: str, n: int, seed: int = 0):
         """Fresh points of the mixture (never in any split), any ``n``."""
