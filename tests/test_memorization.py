@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.stats import mannwhitneyu
 
 from ganbench import plugins
 from ganbench.api import DataInfo, Dataset
@@ -188,8 +189,27 @@ def test_z_u_is_the_papers_statistic():
     u = (q[:, None] > p[None, :]).sum() + 0.5 * (q[:, None] == p[None, :]).sum()
     m, n = len(q), len(p)
     assert mem.z_u(q, p) == pytest.approx((u - m * n / 2) / math.sqrt(m * n * (m + n + 1) / 12), abs=1e-12)
+    scipy_u = mannwhitneyu(q, p, method="asymptotic").statistic  # the same U, computed independently
+    assert mem.z_u(q, p) == pytest.approx((scipy_u - m * n / 2) / math.sqrt(m * n * (m + n + 1) / 12), abs=1e-12)
     ct, cells = mem.data_copying_ct(q, np.zeros(40, int), p, np.zeros(30, int), k=2)
     assert ct == pytest.approx(mem.z_u(q, p)) and "z_u" not in cells[1]
+
+
+def test_cells_are_the_nearest_centroid_of_a_partition_that_finds_separated_clusters():
+    """Five well-separated blobs must come out as five cells, each blob whole, and every sample
+    (training, held-out or generated) goes to the centroid nearest to it."""
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0], [5.0, 20.0]])
+    blob = torch.arange(5).repeat_interleave(80)
+    train = centres[blob] + 0.1 * torch.randn(400, 2, generator=gen)
+    heldout = centres[torch.arange(5).repeat(20)] + 0.1 * torch.randn(100, 2, generator=gen)
+    ref = mem._Reference(train, heldout, k=5, device="cpu")
+    cells = torch.from_numpy(ref.cells(train))
+    assert len(set(zip(blob.tolist(), cells.tolist()))) == 5  # one cell per blob, none split
+    assert ref.bounds == [0, 80, 160, 240, 320, 400]
+    queries = torch.randn(50, 2, generator=gen) * 8 + 5
+    nearest = torch.cdist(queries.double(), torch.from_numpy(ref.centroids)).argmin(1)
+    assert torch.equal(torch.from_numpy(ref.cells(queries)), nearest)
 
 
 # -- end to end: a copying generator is flagged in the leaderboard -----------------------------------

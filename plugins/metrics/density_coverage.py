@@ -91,7 +91,7 @@ def real_radii(real: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     if real.shape[1] <= KD_TREE_MAX_DIM:
         from scipy.spatial import cKDTree
         rows = real.numpy()
-        return real, torch.from_numpy(cKDTree(rows).query(rows, k=k + 1)[0][:, k])
+        return real, torch.from_numpy(cKDTree(rows).query(rows, k=k + 1, workers=torch.get_num_threads())[0][:, k])
     return real, torch.cdist(real, real).topk(k + 1, dim=1, largest=False).values[:, k]
 
 
@@ -107,7 +107,8 @@ def density_and_coverage(real: torch.Tensor, radii: torch.Tensor | None, fake: t
         from scipy.spatial import cKDTree
         # the tree counts distances <= r; the next float below r makes it the paper's open ball
         inside_counts = torch.from_numpy(cKDTree(fake.numpy()).query_ball_point(
-            real.numpy(), np.nextafter(radii.numpy(), 0), return_length=True))   # [N]
+            real.numpy(), np.nextafter(radii.numpy(), 0), return_length=True,
+            workers=torch.get_num_threads()))   # [N]
     else:
         inside_counts = (torch.cdist(real, fake) < radii[:, None]).sum(dim=1)   # [N]: fakes in ball i
     return {"density": float(inside_counts.sum()) / (k * fake.shape[0]),
