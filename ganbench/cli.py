@@ -15,7 +15,7 @@ import click
 from ganbench import __version__
 from ganbench.errors import ExitCode, GanbenchError, UsageError, environment_problem
 from ganbench.preflight import MAX_RUNS_WITHOUT_YES
-from ganbench.spec import MAX_DDP, MAX_THREADS
+from ganbench.spec import COMPILE_MODES, MAX_DDP, MAX_THREADS
 
 
 def _host(ctx: click.Context, strict: bool = True):
@@ -84,6 +84,8 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None, help="Autocast dtype; default fp32.")
 @click.option("--channels-last", is_flag=True, default=None, help="Use channels_last memory format for images.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile G and D (opt-in).")
+@click.option("--compile-mode", type=click.Choice(COMPILE_MODES), default=None,
+              help="torch.compile mode (implies --compile); reduce-overhead replays CUDA graphs on a GPU.")
 @click.option("--force-precision", is_flag=True,
               help="Run a --precision this machine is known to run slowly (bf16 on a CPU without native bf16).")
 @click.option("--threads", type=click.IntRange(1, MAX_THREADS), default=None,
@@ -117,8 +119,8 @@ def cli(ctx: click.Context, disable, only):
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
 def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget, metrics, task, hparams, results_dir,
-        device, precision, channels_last, compile_, force_precision, threads, eval_every, data_root, download, executor,
-        ray_address, cpus_per_run, gpus_per_run, ddp, jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
+        device, precision, channels_last, compile_, compile_mode, force_precision, threads, eval_every, data_root,
+        download, executor, ray_address, cpus_per_run, gpus_per_run, ddp, jobs, vectorize_seeds, retry_failed, dry_run, yes, quiet, as_json):
     """Train and evaluate every requested combination; store each run under RESULTS_DIR/runs/.
 
     Every option, study key and hyperparameter is checked before the first run starts: a mistake
@@ -176,7 +178,7 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
         jobs = 1  # Ray places the runs; threads per run follow the CPUs each reserves
     overrides = {"hparams": dict(parse_hparam(h) for h in hparams), "budget": parsed_budget,
                  "device": device, "precision": precision, "channels_last": channels_last,
-                 "compile": compile_, "threads": threads if threads else None, "eval_every": eval_every,
+                 "compile": True if compile_mode else compile_, "compile_mode": compile_mode, "threads": threads if threads else None, "eval_every": eval_every,
                  "ddp": ddp}
     processes = ddp or int(chosen.run.get("ddp", 1))   # per run: its ranks share the run's cores
     if "threads" not in chosen.run and not threads:

@@ -267,7 +267,8 @@ def _verdicts(device: str, native_cpu_bf16: bool) -> list[tuple[str, str]]:
             ("bf16", bf16),
             ("fp16", "untested: not measured; small models are launch-bound, so expect little gain"),
             ("torch_compile", "unlikely: DCGAN bf16+channels_last ran 12.9k img/s with it vs 14.5k without on an H100"),
-            ("cuda_graphs", "maybe: small models are launch-bound, which graphs address; ganbench does not capture them"),
+            ("cuda_graphs", "maybe: small models are launch-bound, which graphs address; --compile-mode "
+                            "reduce-overhead captures them (not yet measured here)"),
         ]
     return [  # mps, or anything else torch knows
         ("bf16", f"untested: not measured on {device}"),

@@ -217,7 +217,8 @@ def build_trainer(host, spec: RunSpec, hparams: dict, data_root: str | None = No
     ddp = {"ddp_rank": ddp_rank, "ddp_world": spec.ddp} if ddp_rank is not None else {}
     trainer = Trainer(arch, loss, techniques, dataset.info, train_x, train_y, hparams, spec.seed,
                       device=device or resolve_device(spec.device), precision=spec.precision,
-                      channels_last=spec.channels_last, compile=spec.compile, step_streams=step_streams,
+                      channels_last=spec.channels_last, compile=spec.compile,
+                      compile_mode=spec.compile_mode, step_streams=step_streams,
                       task=task, train_inputs=train_inputs, **ddp)
     return dataset, trainer
 

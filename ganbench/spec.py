@@ -20,6 +20,10 @@ from ganbench.errors import UsageError
 BUDGET_KINDS = ("steps", "kimg", "seconds", "flops")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# torch.compile modes (https://pytorch.org/docs/stable/generated/torch.compile.html); "reduce-overhead"
+# replays CUDA graphs on a GPU, the lever for small, launch-bound nets, and is plain compilation on a CPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
 # Far past any real run, and below where step counts overflow int64 and ETAs overflow float.
 MAX_BUDGET = {"steps": 1e15, "kimg": 1e15, "seconds": 1e15, "flops": 1e30}
 MAX_THREADS = 1024           # torch.set_num_threads takes a C int; far beyond any core count is a typo
@@ -77,6 +81,7 @@ class RunSpec:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile's mode when compile (COMPILE_MODES)
     threads: int = 1
     ddp: int = 1                 # processes training this one run with DistributedDataParallel (--ddp)
     task: str = GENERATION       # the benchmark task (api.Task) the run belongs to
@@ -121,6 +126,8 @@ class RunSpec:
             d.pop("ddp")              # a one-process run keeps the name it had before DDP existed
         if d["task"] == GENERATION:
             d.pop("task")             # and a generation run the name it had before tasks existed
+        if d["compile_mode"] == "default":
+            d.pop("compile_mode")     # and a run compiled or not the name it had before modes existed
         canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -94,7 +94,7 @@ else:  # the same parser, before it joined the standard library
 
 from ganbench.api import GENERATION
 from ganbench.errors import UsageError
-from ganbench.spec import DEVICES, MAX_DDP, MAX_THREADS, PRECISIONS, Budget, parse_seeds
+from ganbench.spec import COMPILE_MODES, DEVICES, MAX_DDP, MAX_THREADS, PRECISIONS, Budget, parse_seeds
 
 SCHEMA: dict[str, dict[str, type | tuple]] = {
     "study": {"name": str, "description": str},
@@ -103,7 +103,7 @@ SCHEMA: dict[str, dict[str, type | tuple]] = {
     "budget": {},     # free keys: "default" or a dataset name -> budget string
     "hparams": {},    # free keys
     "run": {"eval_every": int, "evaluations": int, "checkpoint_every": int, "device": str, "precision": str,
-            "channels_last": bool, "compile": bool, "threads": int, "jobs": int,
+            "channels_last": bool, "compile": bool, "compile_mode": str, "threads": int, "jobs": int,
             "cpus_per_run": (int, float), "gpus_per_run": (int, float), "ddp": int},
     "claim": {"id": str, "claim": str, "source": str, "paper": str, "dataset": str, "metric": str, "test": str,
               "variant": str, "than": str, "among": (list, str)},
@@ -428,6 +428,10 @@ def parse(text: str, source: str = "<string>") -> Study:
         raise _fail(source, "run.device", f"{run['device']!r} is not one of {', '.join(DEVICES)}")
     if run.get("precision", "fp32") not in PRECISIONS:
         raise _fail(source, "run.precision", f"{run['precision']!r} is not one of {', '.join(PRECISIONS)}")
+    if run.get("compile_mode", "default") not in COMPILE_MODES:
+        raise _fail(source, "run.compile_mode", f"{run['compile_mode']!r} is not one of {', '.join(COMPILE_MODES)}")
+    if run.get("compile_mode", "default") != "default" and not run.get("compile", False):
+        raise _fail(source, "run.compile_mode", "is a mode of torch.compile: set run.compile = true with it")
     raw_claims = raw.get("claim", [])
     raw_claims = [raw_claims] if isinstance(raw_claims, dict) else raw_claims
     seen: set[str] = set()

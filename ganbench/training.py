@@ -67,6 +67,7 @@ from torch import nn
 
 from ganbench.api import Architecture, DataInfo, Loss, Task, Technique
 from ganbench.seeding import derive_seed, make_generator
+from ganbench.spec import CUDA_GRAPH_COMPILE_MODES
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -147,7 +148,7 @@ class Trainer:
     def __init__(self, architecture: Architecture, loss: Loss, techniques: Sequence[Technique], data: DataInfo,
                  train_x: torch.Tensor, train_y: torch.Tensor | None, hparams: Mapping[str, Any], seed: int,
                  device: str = "cpu", precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 ddp_rank: int = 0, ddp_world: int = 1, step_streams: bool | None = None,
+                 compile_mode: str = "default", ddp_rank: int = 0, ddp_world: int = 1, step_streams: bool | None = None,
                  task: Task | None = None, train_inputs: torch.Tensor | None = None):
         self.hparams = dict(hparams)
         # The benchmark task: what G is given (noise, or the input half of each training pair) and
@@ -197,8 +198,13 @@ class Trainer:
         self.opt_d = loss.make_optimizer(self.D.parameters(), float(self.hparams["lr_d"]), betas)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
         self._scaling = self.scaler.is_enabled()
-        self._g_forward = torch.compile(self.G) if compile else self.G
-        self._d_plain = torch.compile(self.D) if compile else self.D
+        self._g_forward = torch.compile(self.G, mode=compile_mode) if compile else self.G
+        self._d_plain = torch.compile(self.D, mode=compile_mode) if compile else self.D
+        # CUDA graphs (torch.compile's cudagraph trees) replay a step's graphs into static buffers; a
+        # GAN step calls G and D several times, so each step is marked as a new iteration, which is
+        # what lets the trees tell a replay from a pass whose outputs are still in use.
+        self._marks_cuda_graph_steps = (compile and compile_mode in CUDA_GRAPH_COMPILE_MODES
+                                        and self.device.type == "cuda")
         self._d_forward = self._d_plain       # the pass that updates D
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -372,6 +378,8 @@ class Trainer:
         self.G.train()
         self.D.train()
         step = self.steps_done
+        if self._marks_cuda_graph_steps:
+            torch.compiler.cudagraph_mark_step_begin()
         if self.step_streams:
             self._reseed_rank_streams(step)
         if self.architecture.follows_progress:  # progressive growing: the phase of this step
