@@ -11,9 +11,11 @@ import json
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 from conftest import run_cli
 from ganbench import plugins, runner, study
+from ganbench.cli import cli
 from ganbench.errors import UsageError
 from ganbench.spec import COMPILE_MODES, Budget, RunSpec
 
@@ -56,13 +58,15 @@ def test_the_mode_reaches_torch_compile_and_the_run_records_it(tmp_path, monkeyp
 
 
 def test_a_mode_on_the_command_line_implies_compile_and_a_bad_one_is_one_line(tmp_path):
-    def planned(*flags):
-        proc = run_cli("run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8", "--seeds", "0",
-                       "--budget", "steps=4", *flags, "--dry-run", "--results-dir", str(tmp_path))
-        assert proc.returncode == 0, proc.stderr
-        return [line.split("\t")[0] for line in proc.stdout.splitlines() if line.startswith("mlp-")]
+    def planned(*flags):   # in-process: a dry run trains nothing
+        res = CliRunner().invoke(cli, ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8",
+                                       "--seeds", "0", "--budget", "steps=4", *flags, "--dry-run",
+                                       "--results-dir", str(tmp_path)])
+        assert res.exit_code == 0, res.output
+        return [line.split("\t")[0] for line in res.output.splitlines() if line.startswith("mlp-")]
 
     plain, compiled = planned(), planned("--compile")
+    assert len(plain) == 1
     assert planned("--compile-mode", "default") == compiled != plain
     assert planned("--compile-mode", "reduce-overhead") not in (plain, compiled)
     bad = run_cli("run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8", "--seeds", "0",
