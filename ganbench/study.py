@@ -302,6 +302,9 @@ def _parse_matrix(source: str, label: str, matrix: dict[str, Any]) -> Matrix:
     for key in ("archs", "losses", "techniques", "datasets", "metrics"):
         if any(not isinstance(x, str) for x in matrix.get(key, [])):
             raise _fail(source, f"{label}.{key}", "must be a list of strings")
+    if "metrics" in matrix and not matrix["metrics"]:
+        raise _fail(source, f"{label}.metrics", 'empty: its runs would measure nothing; name metrics, "*" for '
+                                                "every metric that applies, or leave the key out")
     try:
         seeds = parse_seeds(",".join(map(str, matrix["seeds"])) if isinstance(matrix.get("seeds"), list)
                             else matrix.get("seeds", "0"))

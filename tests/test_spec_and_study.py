@@ -38,6 +38,13 @@ def test_spec_hash_is_stable_and_sensitive():
     assert a.dirname.startswith("dcgan-hinge-mnist5k-s0-")
 
 
+def test_an_empty_metrics_list_is_refused_not_a_study_of_runs_that_measure_nothing():
+    text = '[study]\nname="x"\n[matrix]\ndatasets=["ring8"]\nmetrics=[]\n'
+    with pytest.raises(UsageError, match=r"metrics: empty: its runs would measure nothing"):
+        study.parse(text, "x.toml")
+    assert study.parse(text.replace("metrics=[]\n", ""), "x.toml").metrics == ["*"]
+
+
 def test_builtin_studies_parse():
     names = study.builtin_names()
     for required in ("default", "smoke", "mode-collapse", "stability", "cifar10"):
