@@ -11,6 +11,8 @@
 # What it measures, DCGAN on MNIST-5k at batch 128 and kimg=64 as in the README's H100 table
 # (eager fp32 18.5k img/s there; the goal is 2x that): fp32, bf16, bf16 + channels_last, and each
 # again with --compile-mode reduce-overhead (CUDA graphs). img/s is the run's `throughput`.
+# Then the vectorised trainer on CUDA (written device-generic, never run there before): its CUDA tests,
+# and K = 1, 2, 4, 8, 16 seeds of the MLP on ring8 as one group (img/s summed over the seeds).
 set -u
 OUT=${OUT:-/tmp/gpu-session}
 mkdir -p "$OUT"
@@ -38,6 +40,16 @@ measure bf16-channels-last --precision bf16 --channels-last
 measure fp32-cuda-graphs --compile-mode reduce-overhead
 measure bf16-channels-last-cuda-graphs --precision bf16 --channels-last --compile-mode reduce-overhead
 
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_vectorized.py -k cuda 2>&1 | tail -5 \
+  | tee "$OUT/pytest-vectorized.txt"
+for k in 1 2 4 8 16; do
+  timeout 90 python3 -m ganbench run --arch mlp --loss nonsaturating --dataset ring8 --seeds "0-$((k - 1))" \
+    --budget steps=500 --metric mode_coverage --device cuda --vectorize-seeds "$k" --quiet --json \
+    --results-dir "/tmp/gpu-vec/K$k" > "/tmp/gpu-vec-K$k.json" 2> "/tmp/gpu-vec-K$k.err"
+  echo "vectorised K=$k rc $?" | tee -a "$OUT/runs.txt"
+  tail -3 "/tmp/gpu-vec-K$k.err" >> "$OUT/runs.txt"
+done
+
 python3 - "$OUT/table.md" <<'EOF'
 import glob, json, sys
 import torch
@@ -48,6 +60,15 @@ for path in sorted(glob.glob("/tmp/gpu-runs/*/runs/*/result.json")):
     result = json.load(open(path))
     img_s = (result.get("throughput") or {}).get("train_images_per_second")
     rows.append(f"| {setting} | {img_s:.0f} | {result.get('status')} |" if img_s else f"| {setting} | - | {result.get('status')} |")
+rows += ["", "| MLP ring8, seeds as one group | img/s summed over seeds | training modes |", "| --- | --- | --- |"]
+for k in (1, 2, 4, 8, 16):
+    results = [json.load(open(p)) for p in glob.glob(f"/tmp/gpu-vec/K{k}/runs/*/result.json")]
+    seconds = sum((r.get("throughput") or {}).get("train_seconds") or 0 for r in results)
+    images = sum(((r.get("throughput") or {}).get("train_images_per_second") or 0)
+                 * ((r.get("throughput") or {}).get("train_seconds") or 0) for r in results)
+    modes = sorted({(r.get("training") or {}).get("mode", "solo") for r in results})
+    rows.append(f"| K={k} ({len(results)} runs) | {images / seconds:.0f} | {', '.join(modes)} |" if seconds
+                else f"| K={k} | - | {[r.get('status') for r in results]} |")
 open(sys.argv[1], "w").write("\n".join(rows) + "\n")
 print("\n".join(rows))
 EOF

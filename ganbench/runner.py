@@ -847,12 +847,13 @@ def _score_reference(ref: ReferenceSpec, rd: store.RunDir, host, data_root, down
 
 def execute_group(specs: list[RunSpec], results_dir: str | Path, host=None, data_root: str | None = None,
                   download: bool = False, progress=None, retry_failed: bool = False,
-                  wait: bool = True) -> list[dict[str, Any] | None]:
+                  wait: bool = True, explicit: bool = False) -> list[dict[str, Any] | None]:
     """Run specs that differ only in their seed as one batched computation (:mod:`ganbench.vectorized`),
     one run directory per seed, each exactly as :func:`execute` would store it; return one
     ``result.json`` record per spec, in order (``None`` for a spec another process holds, with
     ``wait=False``, as :func:`execute`). Configurations that cannot be vectorised run through
-    :func:`execute`, with the reason logged once."""
+    :func:`execute`, with the reason logged once. ``explicit``: the group size was asked for
+    (``--vectorize-seeds K``), which CUDA needs (:func:`ganbench.vectorized.unsupported`)."""
     from ganbench.vectorized import execute_group as vectorized_group
     return vectorized_group(specs, results_dir, host=host, data_root=data_root, download=download, progress=progress,
-                            retry_failed=retry_failed, wait=wait)
+                            retry_failed=retry_failed, wait=wait, explicit=explicit)

@@ -583,6 +583,11 @@ def parse_vectorize_seeds(value: int | str | None) -> int:
     return k
 
 
+def explicit_vectorize_seeds(value: int | str | None) -> bool:
+    """Whether ``--vectorize-seeds`` names a group size rather than ``auto`` (CUDA vectorises only then)."""
+    return value is not None and str(value).strip().lower() != "auto"
+
+
 def seed_groups(specs: Iterable[RunSpec], size: int) -> list[list[RunSpec]]:
     """Specs equal except for their seed, grouped in order of first appearance, at most ``size`` a group."""
     by_config: dict[str, list[RunSpec]] = {}
@@ -603,10 +608,11 @@ def estimate(specs: list[RunSpec], host, vectorize_seeds: int | str | None = "au
     from ganbench.runner import estimate_seconds
     from ganbench.vectorized import estimate_group_seconds, unsupported
     size = parse_vectorize_seeds(vectorize_seeds)
+    explicit = explicit_vectorize_seeds(vectorize_seeds)
     out: dict[str, float | None] = {}
     for group in seed_groups(specs, size) if size != 1 else [[spec] for spec in specs]:
         seconds = estimate_group_seconds(group, host, data_root, download) \
-            if len(group) > 1 and unsupported(host, group[0]) is None else None
+            if len(group) > 1 and unsupported(host, group[0], explicit) is None else None
         for spec in group:
             out[spec.dirname] = seconds / len(group) if seconds else estimate_seconds(spec, host, data_root, download)
     return out
@@ -623,6 +629,7 @@ class SeedGroupExecutor:
     def __init__(self, inner, size: int | str | None = "auto", host=None):
         self.inner = inner
         self.size = parse_vectorize_seeds(size)
+        self.explicit = explicit_vectorize_seeds(size)
         self.host = host
 
     def map(self, fn: Callable[[RunSpec], dict], specs: list[RunSpec]) -> Iterable[tuple[RunSpec, dict]]:
@@ -638,7 +645,7 @@ class SeedGroupExecutor:
         for group in seed_groups(specs, self.size):
             if len(group) > 1 and self.host is not None:
                 from ganbench.vectorized import log_fallback, unsupported
-                reason = unsupported(self.host, group[0])
+                reason = unsupported(self.host, group[0], self.explicit)
                 if reason:
                     # said only when something will train: stored runs are read back either way
                     if results_dir is None or not all(store.RunDir(results_dir, s.dirname).finished for s in group):
@@ -646,13 +653,14 @@ class SeedGroupExecutor:
                     groups.extend([spec] for spec in group)
                     continue
             groups.append(group)
-        for group, results in self.inner.map(functools.partial(_execute_group, fn), groups):
+        for group, results in self.inner.map(functools.partial(_execute_group, fn, explicit=self.explicit), groups):
             yield from zip(group, results)
 
 
-def _execute_group(fn: Callable[..., dict], group: list[RunSpec], **kwargs) -> list[dict]:
-    """One group through ``execute_group`` with ``fn``'s keyword arguments (a lone spec through ``fn``)."""
+def _execute_group(fn: Callable[..., dict], group: list[RunSpec], explicit: bool = False, **kwargs) -> list[dict]:
+    """One group through ``execute_group`` with ``fn``'s keyword arguments (a lone spec through ``fn``);
+    ``explicit``: the group size was asked for, not ``auto``."""
     if len(group) == 1:
         return [fn(group[0], **kwargs)]
     from ganbench.runner import execute_group
-    return execute_group(group, **{**fn.keywords, **kwargs})
+    return execute_group(group, explicit=explicit, **{**fn.keywords, **kwargs})

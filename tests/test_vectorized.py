@@ -32,11 +32,12 @@ def _spec(seed=0, **kw):
     return RunSpec(**base)
 
 
-def _trainers(host, loss, seeds=SEEDS, hparams=TINY, rngs=None):
+def _trainers(host, loss, seeds=SEEDS, hparams=TINY, rngs=None, device="cpu"):
     """Trainers as their solo runs build them; ``rngs`` collects each one's global RNG state after init."""
     out = []
     for seed in seeds:
-        spec = RunSpec(arch="mlp", loss=loss, dataset="ring8", seed=seed, budget=Budget("steps", 100), hparams=hparams)
+        spec = RunSpec(arch="mlp", loss=loss, dataset="ring8", seed=seed, budget=Budget("steps", 100), hparams=hparams,
+                       device=device)
         out.append(runner.build_trainer(host, spec, runner.resolve_hparams(host, spec))[1])
         if rngs is not None:
             rngs.append(torch.get_rng_state())
@@ -84,16 +85,22 @@ def _files(run_dir: Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 # The batched step against Trainer.step, step by step.
 
-@pytest.mark.parametrize("loss, backend", [
-    ("nonsaturating", "grouped"), ("nonsaturating", "vmap"), ("hinge", "grouped"), ("lsgan", "grouped"),
-    ("minimax", "grouped"), ("wgan", "grouped"), ("ragan", "grouped"), ("r1", "grouped"),
-    ("dragan", "grouped"), ("wgan_gp", "grouped"),
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+ON_CUDA = [pytest.param(loss, backend, "cuda", marks=CUDA, id=f"{loss}-{backend}-cuda")
+           for loss, backend in (("nonsaturating", "grouped"), ("nonsaturating", "vmap"), ("wgan_gp", "grouped"))]
+
+
+@pytest.mark.parametrize("loss, backend, device", [
+    ("nonsaturating", "grouped", "cpu"), ("nonsaturating", "vmap", "cpu"), ("hinge", "grouped", "cpu"),
+    ("lsgan", "grouped", "cpu"), ("minimax", "grouped", "cpu"), ("wgan", "grouped", "cpu"),
+    ("ragan", "grouped", "cpu"), ("r1", "grouped", "cpu"), ("dragan", "grouped", "cpu"),
+    ("wgan_gp", "grouped", "cpu"), *ON_CUDA,
 ])
-def test_batched_step_matches_solo_trainers_step_by_step(host, loss, backend):
+def test_batched_step_matches_solo_trainers_step_by_step(host, loss, backend, device):
     steps = 100 if host.losses.get(loss).defaults.get("n_critic", 1) == 1 else 30
     solo_rngs, group_rngs = [], []
-    solo = _trainers(host, loss, rngs=solo_rngs)
-    grouped = _trainers(host, loss, rngs=group_rngs)
+    solo = _trainers(host, loss, rngs=solo_rngs, device=device)
+    grouped = _trainers(host, loss, rngs=group_rngs, device=device)
     group = vectorized.SeedGroup(grouped, group_rngs, backend=backend)
     for _ in range(steps):
         outs = [_solo_step(t, solo_rngs, k) for k, t in enumerate(solo)]
@@ -170,10 +177,11 @@ def test_reused_fakes_protocol_option_is_followed(host):
 # ---------------------------------------------------------------------------------------------------
 # Run directories: one per seed, the records of a solo run.
 
-def test_group_writes_the_records_of_solo_runs(tmp_path, host):
-    specs = [_spec(seed, budget=Budget("steps", 100), eval_every=0, evaluations=4) for seed in SEEDS]
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_group_writes_the_records_of_solo_runs(tmp_path, host, device):
+    specs = [_spec(seed, budget=Budget("steps", 100), eval_every=0, evaluations=4, device=device) for seed in SEEDS]
     solo = [runner.execute(s, tmp_path / "solo", host=host) for s in specs]
-    grouped = runner.execute_group(specs, tmp_path / "vec", host=host)
+    grouped = runner.execute_group(specs, tmp_path / "vec", host=host, explicit=True)
     assert len(grouped) == len(specs)
     for spec, a, b in zip(specs, solo, grouped):
         da, db = tmp_path / "solo" / "runs" / spec.dirname, tmp_path / "vec" / "runs" / spec.dirname
@@ -296,6 +304,34 @@ def test_unsupported_configurations_fall_back_with_one_logged_reason(tmp_path, h
     assert err.count("vectorize-seeds: falling back to solo runs for mlp-nonsaturating+ema: techniques") == 1
     assert [r["status"] for r in results] == ["completed", "completed"]
     assert all("training" not in r for r in results)
+
+
+def test_cuda_vectorises_only_a_group_size_asked_for(tmp_path, host, monkeypatch):
+    """Written device-generic but not yet measured on a GPU: ``auto`` keeps CUDA runs solo, saying how to
+    opt in; ``--vectorize-seeds K`` groups them; devices other than the CPU and CUDA never group."""
+    monkeypatch.setattr(vectorized.runner, "resolve_device", lambda device: "cuda:0")
+    spec = _spec(device="cuda")
+    assert "--vectorize-seeds K opts in" in vectorized.unsupported(host, spec)
+    assert vectorized.unsupported(host, spec, explicit=True) is None
+    monkeypatch.setattr(vectorized.runner, "resolve_device", lambda device: "mps")
+    assert "CPU and CUDA" in vectorized.unsupported(host, _spec(device="mps"), explicit=True)
+    monkeypatch.setattr(vectorized.runner, "resolve_device", lambda device: "cuda:0")
+
+    class Recorder:  # an executor that records what it is sent instead of running it
+        def map(self, fn, items):
+            for item in items:
+                n = len(item) if isinstance(item, list) else 1
+                yield item, [{"explicit": fn.keywords.get("explicit"), "n": n}] * n
+
+    from functools import partial
+    specs = [_spec(s, device="cuda") for s in range(3)]
+    fn = partial(runner.execute, results_dir=tmp_path, host=host)
+    auto = [r for _, r in sweep.SeedGroupExecutor(Recorder(), "auto", host=host).map(fn, specs)]
+    asked = [r for _, r in sweep.SeedGroupExecutor(Recorder(), "3", host=host).map(fn, specs)]
+    assert [r["n"] for r in auto] == [1, 1, 1] and [r["n"] for r in asked] == [3, 3, 3]
+    assert {r["explicit"] for r in asked} == {True}
+    assert sweep.explicit_vectorize_seeds("auto") is False and sweep.explicit_vectorize_seeds(None) is False
+    assert sweep.explicit_vectorize_seeds(4) is True
 
 
 def test_a_sweep_of_stored_runs_says_nothing_about_falling_back(tmp_path, capsys):
