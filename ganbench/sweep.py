@@ -104,14 +104,34 @@ def _check_metrics(host, matrix: Matrix, datasets: list[str], label: str) -> dic
     return why
 
 
-def _measured(spec: RunSpec, why: dict[tuple[str, str], str | None], label: str) -> RunSpec:
-    """``spec``, unless metrics were named and none applies to it: such a run stores no numbers."""
+def _measured(spec: RunSpec, why: dict[str, str], label: str, where: str) -> RunSpec:
+    """``spec``, unless metrics were named and none applies to it: such a run stores no numbers.
+    ``why``: each named metric's reason for not applying to this run (``{}`` for "*")."""
     if spec.metrics or not why:
         return spec
-    named = [m for d, m in why if d == spec.dataset]
+    named = list(why)
     what = f"{named[0]} does not apply" if len(named) == 1 else f"none of {', '.join(named)} applies"
-    reasons = "; ".join(why[spec.dataset, m] if len(named) == 1 else f"{m}: {why[spec.dataset, m]}" for m in named)
-    raise UsageError(f"{label}: {what} to {spec.dataset} ({reasons}); its runs would measure nothing")
+    reasons = "; ".join(why[m] if len(named) == 1 else f"{m}: {why[m]}" for m in named)
+    raise UsageError(f"{label}: {what} to {where} ({reasons}); its runs would measure nothing")
+
+
+def _no_encoder(arch: str) -> str:
+    return f"it needs an encoder, and {arch} declares none (Architecture.encoder)"
+
+
+def _metric_reason(host, metric: str, data, dataset: str, task, arch: str) -> str | None:
+    """Why ``metric`` does not score runs of ``arch`` on ``dataset`` in ``task`` (``None``: it does)."""
+    cls = host.metrics.get(metric)
+    why = cls.supports(data, dataset)
+    if why:
+        return why
+    if task.metrics and metric not in task.metrics:   # a task that names its metrics (api.Task.metrics)
+        return f"task {task.name} is scored by {', '.join(task.metrics)} only"
+    if cls.needs_encoder and not host.architectures.get(arch).encoder:
+        return _no_encoder(arch)
+    if cls.needs_pairs and task.generator_input == "noise":
+        return f"it compares outputs with targets, and task {task.name} gives the generator no input"
+    return None
 
 
 def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any], label: str = "matrix"
@@ -137,16 +157,11 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
 
     for dataset, arch, loss, techniques in itertools.product(datasets, archs, losses, combos):
         data = host.datasets.get(dataset).info
-        # a task that names its metrics is scored by those alone (api.Task.metrics)
-        metrics = tuple(m.name for m in host.metrics if ("*" in matrix.metrics or m.name in matrix.metrics)
-                        and m.supports(data, dataset) is None and (not task.metrics or m.name in task.metrics))
+        reasons = {m.name: _metric_reason(host, m.name, data, dataset, task, arch) for m in host.metrics
+                   if "*" in matrix.metrics or m.name in matrix.metrics}
+        metrics = tuple(m for m, reason in reasons.items() if reason is None)
         # metrics that read an encoder apply only to architectures declaring one (api.Metric.needs_encoder)
-        no_encoder = () if host.architectures.get(arch).encoder else \
-            tuple(m for m in metrics if host.metrics.get(m).needs_encoder)
-        metrics = tuple(m for m in metrics if m not in no_encoder)
-        # metrics that compare outputs with targets apply only to a task that gives G an input
-        if task.generator_input == "noise":
-            metrics = tuple(m for m in metrics if not host.metrics.get(m).needs_pairs)
+        no_encoder = tuple(m for m, reason in reasons.items() if reason == _no_encoder(arch))
         if no_encoder and not metrics:
             yield (f"{arch}-{loss}{''.join('+' + t for t in techniques)}-{dataset}",
                    f"{', '.join(no_encoder)}: {'needs' if len(no_encoder) == 1 else 'need'} an encoder, and "
@@ -164,7 +179,8 @@ def _expand_matrix(study: Study, matrix: Matrix, host, overrides: dict[str, Any]
             if reason:
                 yield (f"{spec.variant}-{dataset}", reason)
                 break
-            yield _measured(spec, why, _key_label(study, label, "metrics"))
+            named = {m: reasons[m] for m in matrix.metrics if m != "*"} if why else {}
+            yield _measured(spec, named, _key_label(study, label, "metrics"), f"{spec.variant}-{dataset}")
 
 
 def command_line_study(archs, losses, techniques, datasets, seeds, budget: Budget | None, metrics) -> Study:

@@ -204,3 +204,23 @@ def test_the_kit_registers_a_task_class_without_installing_it():
 
 class TestSuperResolution(TaskContract):
     plugin = SuperResolution
+
+
+@pytest.mark.parametrize("metric, task_args, expected", [
+    ("pixel_fidelity", ("--dataset", "mnist5k"),
+     "it compares outputs with targets, and task generation gives the generator no input"),
+    ("density_coverage", ("--task", "super_resolution", "--dataset", "mnist5k_x4"),
+     "task super_resolution is scored by"),
+])
+def test_a_named_metric_the_task_rules_out_is_refused_in_one_line_with_its_reason(capsys, tmp_path, metric, task_args,
+                                                                                  expected):
+    """A metric that applies to the dataset but not to the task's runs (it needs pairs, or the task names
+    its own metrics) leaves them measuring nothing: one line saying why, exit 2, nothing run."""
+    arch = "srgan" if "super_resolution" in task_args else "dcgan"
+    args = ["run", "--arch", arch, "--loss", "nonsaturating", "--budget", "steps=3",
+            "--metric", metric, "--results-dir", tmp_path, *task_args]
+    code, out, err = invoke_cli(capsys, *args)
+    assert code == ExitCode.USAGE_ERROR, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "would measure nothing" in lines[0], lines
+    assert not (tmp_path / "runs").exists()
