@@ -269,6 +269,13 @@ class Architecture(Plugin):
     # G and D are pure functions of their parameters and input (no buffers, no parametrizations),
     # runnable under torch.func.vmap: several seeds can train as one batched computation.
     vectorizable_seeds: ClassVar[bool] = False
+    # "channels": K copies of G (and of D) fold into one network of K times the channels, the seeds'
+    # channels side by side (HFTA: Wang et al., 2021, "Horizontally Fused Training Array", MLSys). The
+    # networks hold only Conv2d/ConvTranspose2d, BatchNorm2d (per-seed statistics, then) and
+    # elementwise activations, and their forwards only reshape in ways that keep the batch dimension
+    # first and each sample's values in channel order (``z.view(B, -1, 1, 1)``, ``.view(-1)`` of a
+    # [B, 1, 1, 1] score). Checked on the built modules (:func:`ganbench.vectorized.fold_reason`).
+    seed_fold: ClassVar[str | None] = None
     # Where a self-attention block (Zhang et al., 2019) can go: the networks, of "generator" and
     # "discriminator", whose built module has ``attention_slot``, an empty ``nn.Sequential`` that its
     # forward applies to a [B, C, H, W] feature map, and ``attention_channels`` (that C, an int). The

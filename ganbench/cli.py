@@ -110,7 +110,8 @@ def cli(ctx: click.Context, disable, only):
                    "default: the study's run.jobs, else 1.")
 @click.option("--vectorize-seeds", default="auto", show_default=True, metavar="K|auto",
               help="Train up to K seeds of one configuration as one batched computation (auto: all, at most 8; "
-                   "1: off; on CUDA only an explicit K groups). Configurations it does not cover run solo, the reason "
+                   "1: off; on CUDA, and for architectures that fold seeds into channels on the CPU, only an explicit K "
+                   "groups). Configurations it does not cover run solo, the reason "
                    "on stderr.")
 @click.option("--retry-failed", is_flag=True,
               help="Train runs stored as failed or diverged again (their earlier records are kept, renamed).")

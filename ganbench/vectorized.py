@@ -16,9 +16,12 @@ How a group trains
     * every random draw happens outside the batched computation, from each seed's own trainer
       (``next_real_batch``, ``sample_latent``; the global RNG of a gradient penalty is swapped in per
       seed), so each seed sees exactly the data order, latents and penalty draws of its solo run;
-    * G and D run on ``[K, B, ...]`` through one of two backends: ``grouped`` (``baddbmm`` over the
-      stacked weights of a ``Linear``/activation chain; the MLP) or ``vmap`` (``torch.func``
-      ``functional_call`` + ``vmap``, for architectures that declare ``vectorizable_seeds = True``);
+    * G and D run on ``[K, B, ...]`` through one of three backends: ``grouped`` (``baddbmm`` over the
+      stacked weights of a ``Linear``/activation chain; the MLP), ``vmap`` (``torch.func``
+      ``functional_call`` + ``vmap``, for architectures that declare ``vectorizable_seeds = True``) or
+      ``channels`` (for ``seed_fold = "channels"``, DCGAN: the K networks folded into one of K times
+      the channels, convolutions with ``groups=K``, BatchNorm over the K seeds' channels, so each seed
+      keeps its own batch statistics; HFTA, Wang et al., 2021, MLSys);
     * the loss (and the penalty) is the plugin's own function, called on each seed's slice of the scores,
       and the K losses are summed for one backward pass (seeds share no parameter, so each seed's
       gradient is its solo gradient).
@@ -39,6 +42,15 @@ Equivalence with solo runs (``tests/test_vectorized.py``)
     relative. ``vmap`` differs from solo in the one-output layers (measured <= 2e-7 relative on the
     losses after 100 steps).
 
+    The ``channels`` fold runs other convolution kernels than the solo run (grouped ones), and in a
+    BatchNorm network fp32 round-off grows with every step whatever computes it: two solo runs that
+    differ only in their convolution kernels (oneDNN on and off) drift apart as fast as the fold drifts
+    from solo (measured here, DCGAN-28 at ngf = ndf = 8, hinge: 9e-6 relative on loss_g after 10 steps
+    and 2.4e-3 after 30, both). So the documented tolerance is: losses within ``LOSS_RTOL`` of the step's
+    loss scale for the first ``FOLD_STEPS`` (10) steps; after that, losses, weights and BatchNorm
+    statistics within ``FOLD_DRIFT_FACTOR`` (4) times the solo run's own drift on other kernels;
+    random streams and BatchNorm's counters exact.
+
 Divergence
     A seed whose loss goes non-finite is treated as its solo run treats it: at the next stats step its
     ``result.json`` says ``diverged`` (same fields), and the group goes on without it (its slice is
@@ -50,20 +62,22 @@ What runs solo instead
     given, not on ``auto``), precisions other than fp32, ``--compile``, seconds
     budgets (when a run stops would depend on how it was trained), conditional architectures,
     architectures with no vectorised form (BatchNorm and spectral norm need per-seed batch statistics and
-    power iterations: DCGAN under vmap measured 0.65x), and losses not known to be per-seed functions of
-    the scores. After the trainers are built, :func:`structural_reason` checks what the declarations
+    power iterations: DCGAN under vmap measured 0.65x), the channels fold on the CPU under ``auto``
+    (measured slower than the solo loop: grouped convolutions), and losses not known to be per-seed
+    functions of the scores. After the trainers are built, :func:`structural_reason` checks what the declarations
     promise (no buffers, no parametrizations, an elementwise optimiser with one parameter group). Either
     way the runs go to :func:`ganbench.runner.execute` and the reason is logged once to stderr:
     ``vectorize-seeds: falling back to solo runs for <variant>: <reason>``.
 
-    BatchNorm, for whoever builds its vectorised form (measured on this CPU, fp32, DCGAN-28, K = 4,
-    gradients against a float64 solo reference): under ``vmap`` with stacked running statistics one
-    seed's generator gradient was off by 1.2e-3 relative where the solo run's is 5.7e-7 (exact in
-    float64: a precision loss of vmap's batch-norm path, not of the idea), so it misses ``LOSS_RTOL``.
-    Folding the seeds into the channels instead (``[B, K*C, H, W]``, convolutions with ``groups=K`` over
-    the concatenated weights, one BatchNorm over K*C channels, which is per-seed BatchNorm) keeps solo
-    precision (2.0e-7) and measured 0.72x of the solo loop on this CPU: the candidate for a GPU, where
-    small convolutional steps are bound by kernel launches.
+    Why BatchNorm folds into channels rather than going under ``vmap`` (measured on a 2-core Xeon,
+    fp32, DCGAN-28, K = 4, gradients against a float64 solo reference): under ``vmap`` with stacked
+    running statistics one seed's generator gradient was off by 1.2e-3 relative where the solo run's is
+    5.7e-7 (exact in float64: a precision loss of vmap's batch-norm path), which misses ``LOSS_RTOL``;
+    the fold keeps solo precision (2.0e-7). Its speed on that CPU: a whole step of K = 4 DCGAN-28
+    seeds (ngf = ndf = 64, batch 64) at 0.79x the solo loop on 1 thread and 0.85x on 2 (oneDNN's
+    grouped convolutions are slower than its dense ones), hence solo under ``auto`` there; on a GPU,
+    where small convolutional steps are bound by kernel launches, it is what
+    ``benchmarks/gpu_session.sh`` measures.
 
 What a record says
     ``result.json`` gets ``"training": {"mode": "vectorized", "backend", "seeds", "group",
@@ -93,6 +107,8 @@ from ganbench.spec import RunSpec
 
 MAX_GROUP = 8          # seeds per group when --vectorize-seeds is auto
 LOSS_RTOL = 1e-4       # documented: per-step losses of a seed vs its solo run, relative, 100 fp32 steps
+FOLD_STEPS = 10        # documented: steps within LOSS_RTOL for the channels fold (BatchNorm nets; see above)
+FOLD_DRIFT_FACTOR = 4  # documented: the fold vs solo, at most this times solo vs solo on other convolution kernels
 METRIC_RTOL = 1e-3     # documented: final metric values of a seed vs its solo run, relative
 
 # The rule set is declared by the plugins: ``vectorizable_seeds = True`` on an architecture or a loss
@@ -142,18 +158,26 @@ def unsupported(host, spec: RunSpec, explicit: bool = False) -> str | None:
         return f"{arch.name}'s encoder and pair discriminator are not vectorised"
     if host.tasks.get(spec.task).generator_input != "noise":
         return f"task {spec.task}: generators given an input (paired data) are not vectorised"
-    if not arch.vectorizable_seeds:
+    if not arch.vectorizable_seeds and arch.seed_fold != "channels":
         return (f"{arch.name} declares no vectorised form (BatchNorm and spectral norm need per-seed "
-                f"statistics; opt in with vectorizable_seeds = True)")
+                f"statistics; opt in with vectorizable_seeds = True or seed_fold = \"channels\")")
+    if not arch.vectorizable_seeds and device == "cpu" and not explicit:
+        return (f"auto keeps {arch.name} solo on the CPU, where its channels fold measured slower than the "
+                f"solo loop (--vectorize-seeds K opts in)")
     if not loss.vectorizable_seeds:
         return f"loss {loss.name} is not declared a per-seed function of the scores (vectorizable_seeds)"
     return None
 
 
-def structural_reason(trainer) -> str | None:
-    """What the declarations promise, checked on one built trainer before anything trains."""
+def structural_reason(trainer, fold: str | None = None) -> str | None:
+    """What the declarations promise, checked on one built trainer before anything trains; ``fold``:
+    the architecture's ``seed_fold``."""
     for role, module in (("generator", trainer.G), ("discriminator", trainer.D)):
-        if any(True for _ in module.buffers()):
+        if fold == "channels":
+            why = fold_reason(module)
+            if why:
+                return f"the {role} does not fold into channels: {why}"
+        elif any(True for _ in module.buffers()):
             return f"the {role} has buffers (BatchNorm statistics or similar)"
         if any(hasattr(m, "parametrizations") for m in module.modules()):
             return f"the {role} has parametrizations (spectral norm or similar)"
@@ -166,7 +190,7 @@ def structural_reason(trainer) -> str | None:
             return f"the {role} optimiser has {len(opt.param_groups)} parameter groups"
     if trainer.scaler.is_enabled():
         return "a gradient scaler is in use"
-    if trainer.train_y is not None:
+    if trainer.train_y is not None and trainer.architecture.conditional:
         return "labels reach the networks"
     return None
 
@@ -178,6 +202,11 @@ def _stack_params(modules: Sequence[nn.Module]) -> dict[str, torch.Tensor]:
     names = [name for name, _ in modules[0].named_parameters()]
     per = [dict(m.named_parameters()) for m in modules]
     return {name: torch.stack([p[name].detach() for p in per]).requires_grad_(True) for name in names}
+
+
+def _stack_buffers(modules: Sequence[nn.Module]) -> dict[str, torch.Tensor]:
+    per = [dict(m.named_buffers()) for m in modules]
+    return {name: torch.stack([b[name] for b in per]) for name in per[0]}
 
 
 def _stacked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -254,8 +283,10 @@ class StackedNet:
     ``members()``, K modules each computing one seed alone (for gradient penalties) on views of the
     same leaves."""
 
-    def __init__(self, params: dict[str, torch.Tensor], forward: Callable, member_forward: Callable):
+    def __init__(self, params: dict[str, torch.Tensor], forward: Callable, member_forward: Callable,
+                 buffers: dict[str, torch.Tensor] | None = None):
         self.params = params
+        self.buffers = buffers or {}   # stacked [K, ...] (BatchNorm statistics), updated in place
         self._forward = forward
         self._member_forward = member_forward
 
@@ -268,7 +299,12 @@ class StackedNet:
     def members(self) -> list[nn.Module]:
         per_seed = {name: p.unbind(0) for name, p in self.params.items()}
         k = len(next(iter(per_seed.values())))
-        return [_Member(self._member_forward, {name: views[i] for name, views in per_seed.items()}) for i in range(k)]
+        extra = [{_MEMBER: i} if self.buffers else {} for i in range(k)]
+        return [_Member(self._member_forward, {**{name: views[i] for name, views in per_seed.items()}, **extra[i]})
+                for i in range(k)]
+
+
+_MEMBER = "<seed index>"   # a member's own position, for forwards that index stacked buffers
 
 
 class _Member(nn.Module):
@@ -313,7 +349,85 @@ def vmap_nets(modules_g: Sequence[nn.Module], modules_d: Sequence[nn.Module]) ->
     return make(modules_g), make(modules_d)
 
 
-BACKENDS = {"grouped": grouped_nets, "vmap": vmap_nets}
+_FOLDED_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d)
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def fold_reason(module: nn.Module) -> str | None:
+    """Why K copies of ``module`` cannot fold into one of K times the channels (``None``: they can).
+    The forward is the architecture's promise (``Architecture.seed_fold``); the layers are checked."""
+    if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
+        return f"{type(module).__name__} holds tensors of its own outside a layer"
+    for name, m in module.named_modules():
+        if m is module or type(m) in _CONTAINERS or type(m) in _ELEMENTWISE_ACTIVATIONS:
+            continue
+        if type(m) not in _FOLDED_LAYERS:
+            return f"layer {name} ({type(m).__name__}) has no channels fold"
+        if isinstance(m, nn.Conv2d) and m.padding_mode != "zeros":
+            return f"layer {name}: padding mode {m.padding_mode!r}"
+        if isinstance(m, nn.BatchNorm2d) and (not m.track_running_stats or m.momentum is None):
+            return f"layer {name}: BatchNorm without running statistics or with a cumulative average"
+    return None
+
+
+def _folded_copy(module: nn.Module, k: int) -> nn.Module:
+    """A meta-device copy of ``module`` whose layers take K seeds' channels side by side: convolutions
+    with K times the channels and groups (weights ``[K*out, in/groups, ...]``, the K seeds' weights
+    concatenated), BatchNorm over K times the channels (each seed's own statistics)."""
+    folded = copy.deepcopy(module).to("meta")
+    for m in folded.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.in_channels, m.out_channels, m.groups = m.in_channels * k, m.out_channels * k, m.groups * k
+        elif isinstance(m, nn.BatchNorm2d):
+            m.num_features *= k
+    return folded.train()
+
+
+def channel_nets(modules_g: Sequence[nn.Module], modules_d: Sequence[nn.Module]
+                 ) -> tuple[StackedNet, StackedNet] | None:
+    """G and D with the seeds folded into the channels (``Architecture.seed_fold == "channels"``).
+
+    The stacked leaves stay ``[K, ...]`` as in the other backends; a forward views them as the folded
+    layers' ``[K*out, ...]`` (a free reshape), runs the architecture's own forward on the folded copy,
+    and moves the seeds between the batch-first layouts: ``[K, B, C, ...]`` in and out, ``[B, K*C, ...]``
+    inside. BatchNorm's running statistics are stacked buffers ``[K, C]``, updated in place through the
+    same views; its step counter (read by no computation when a momentum is set, which
+    :func:`fold_reason` requires) is counted per seed."""
+    if fold_reason(modules_g[0]) or fold_reason(modules_d[0]):
+        return None
+    from torch.func import functional_call
+    k = len(modules_g)
+
+    def make(modules):
+        solo = copy.deepcopy(modules[0]).to("meta").train()
+        folded = _folded_copy(modules[0], k)
+        params, buffers = _stack_params(modules), _stack_buffers(modules)
+        counters = [n for n, b in buffers.items() if b.dim() == 1]   # 0-dim per seed, stacked: [K]
+
+        def forward(params, x):
+            state = {n: p.reshape(-1, *p.shape[2:]) for n, p in params.items()}
+            scratch = {n: torch.zeros((), dtype=buffers[n].dtype, device=buffers[n].device) for n in counters}
+            state.update({n: b.reshape(-1, *b.shape[2:]) for n, b in buffers.items() if n not in scratch})
+            batch = x.shape[1]
+            out = functional_call(folded, {**state, **scratch}, (x.transpose(0, 1).reshape(batch, -1, *x.shape[3:]),))
+            with torch.no_grad():
+                for n, counted in scratch.items():
+                    buffers[n] += counted
+            per_seed = (out.shape[1] // k, *out.shape[2:]) if out.dim() > 1 else ()
+            return out.reshape(batch, k, -1).transpose(0, 1).reshape(k, batch, *per_seed)
+
+        def member(params_k, x):   # one seed alone (gradient penalties), on views of the stacked tensors
+            index = params_k[_MEMBER]
+            state = {n: p for n, p in params_k.items() if n != _MEMBER}
+            state.update({n: b[index] for n, b in buffers.items()})
+            return functional_call(solo, state, (x, None))
+
+        return StackedNet(params, forward, member, buffers)
+
+    return make(modules_g), make(modules_d)
+
+
+BACKENDS = {"grouped": grouped_nets, "vmap": vmap_nets, "channels": channel_nets}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -468,6 +582,9 @@ class SeedGroup:
                 own = dict(module.named_parameters())
                 for name, stacked in net.params.items():
                     own[name].copy_(stacked[k])
+                own_buffers = dict(module.named_buffers())
+                for name, stacked in net.buffers.items():
+                    own_buffers[name].copy_(stacked[k])
                 _write_optimizer(stacked_opt, net.params, k, opt, module)
 
     def without(self, drop: Sequence[int]) -> SeedGroup | None:
@@ -556,8 +673,9 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
 
     Specs already finished are returned as stored. Unsupported configurations (:func:`unsupported`,
     then :func:`structural_reason` on the built trainers, before any step) run solo through
-    :func:`runner.execute`, with the reason logged once. ``backend``: ``grouped``, ``vmap``, or ``auto``
-    (grouped where it applies, else vmap). ``retry_failed`` and ``wait`` are :func:`runner.execute`'s:
+    :func:`runner.execute`, with the reason logged once. ``backend``: ``grouped``, ``vmap``, ``channels`` or
+    ``auto`` (channels for an architecture declaring ``seed_fold = "channels"``, else grouped where it
+    applies, else vmap). ``retry_failed`` and ``wait`` are :func:`runner.execute`'s:
     the group trains the seeds whose locks it holds, and with ``wait=False`` a seed another process
     holds gets ``None``. ``explicit``: the group size was asked for (:func:`unsupported`)."""
     if host is None:
@@ -636,7 +754,7 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
             seeds.append(seed)
 
         if seeds:
-            chosen, why = choose_backend(seeds[0].run.trainer, backend)
+            chosen, why = choose_backend(seeds[0].run.trainer, backend, host.architectures.get(lead.arch).seed_fold)
             if why:
                 # A declared rule, checked before the first step: nothing has trained or been hooked yet.
                 log_fallback(lead.variant, why)
@@ -663,9 +781,14 @@ def execute_group(specs: Sequence[RunSpec], results_dir: str | Path, host=None, 
     return [results[i] for i in range(len(specs))]
 
 
-def choose_backend(trainer, backend: str = "auto") -> tuple[str, str | None]:
-    """``(backend, None)`` for the seeds of ``trainer``'s configuration, or ``(backend, why not)``."""
-    why = structural_reason(trainer)
+def choose_backend(trainer, backend: str = "auto", fold: str | None = None) -> tuple[str, str | None]:
+    """``(backend, None)`` for the seeds of ``trainer``'s configuration, or ``(backend, why not)``;
+    ``fold``: the architecture's ``seed_fold`` (``"channels"``: the channels backend)."""
+    why = structural_reason(trainer, fold)
+    if fold == "channels":
+        if why is None and backend not in ("auto", "channels"):
+            why = f"the {backend} backend does not apply to an architecture that folds its seeds into channels"
+        return "channels", why
     if why is None and backend != "vmap":
         if _mlp_forms(trainer.G, trainer.D) is not None:
             return "grouped", None
@@ -687,7 +810,7 @@ def estimate_group_seconds(specs: Sequence[RunSpec], host, data_root: str | None
 
     def measure_group() -> dict[str, float]:
         trainers = [runner.build_trainer(host, spec, hparams, data_root, download)[1] for spec in specs]
-        backend, why = choose_backend(trainers[0])
+        backend, why = choose_backend(trainers[0], fold=host.architectures.get(lead.arch).seed_fold)
         if why:
             return {"vectorized": 0, "seconds": 0.0}
         group = SeedGroup(trainers, [torch.get_rng_state() for _ in trainers], backend)

@@ -181,10 +181,14 @@ def test_group_estimate_is_measured_on_a_group_step_and_refuses_what_trains_solo
     from ganbench import vectorized
     seconds = vectorized.estimate_group_seconds(_specs(), host, timed_steps=1)
     assert seconds is not None and 0 < seconds < float("inf")
-    # DCGAN's BatchNorm buffers train solo: no group time to measure
+    # DCGAN folds its seeds into channels (when asked for): a group time; spectral norm trains solo: none
     from ganbench.spec import Budget, RunSpec
-    dcgan = [RunSpec("dcgan", "hinge", "mnist5k", s, Budget("steps", 10)) for s in (0, 1)]
-    assert vectorized.estimate_group_seconds(dcgan, host, timed_steps=1) is None
+    tiny = {"batch_size": 8, "ngf": 8, "ndf": 8}
+    dcgan = [RunSpec("dcgan", "hinge", "mnist5k", s, Budget("steps", 10), hparams=tiny) for s in (0, 1)]
+    assert 0 < vectorized.estimate_group_seconds(dcgan, host, timed_steps=1) < float("inf")
+    sngan = [RunSpec("sngan_resnet", "hinge", "mnist5k", s, Budget("steps", 10), hparams={"batch_size": 8})
+             for s in (0, 1)]
+    assert vectorized.estimate_group_seconds(sngan, host, timed_steps=1) is None
 
 
 def test_a_group_estimate_is_measured_once_per_configuration_and_read_back(host, monkeypatch, tmp_path):

@@ -108,6 +108,9 @@ class DCGAN(Architecture):
     # SAGAN's self-attention block may go on G's and D's half-side feature maps (self_attention technique).
     attention_slots = ("generator", "discriminator")
     image_sides = tuple(GEOMETRY)
+    # Convolutions, BatchNorm and activations only: K seeds train as one network of K times the
+    # channels (--vectorize-seeds K), each with its own BatchNorm statistics.
+    seed_fold = "channels"
     defaults = {
         "batch_size": 128, "z_dim": 100, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
         "n_critic": 1, "ngf": 64, "ndf": 64,

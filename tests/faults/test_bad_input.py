@@ -86,7 +86,7 @@ CLI_CASES = {
     "metric: applies to no dataset": ([], ["--metric", "lenet_fidelity"],
                                       "--metric: lenet_fidelity applies to none of the datasets (ring8: needs"),
     "metric: the ring's runs would measure nothing": ([], ["--dataset", "mnist5k", "--metric", "lenet_fidelity"],
-                                                      "lenet_fidelity does not apply to ring8 (needs"),
+                                                      "lenet_fidelity does not apply to mlp-nonsaturating-ring8 (needs"),
     "metric: one of two applies to none": ([], ["--metric", "mode_coverage", "--metric", "lenet_fidelity"],
                                            "lenet_fidelity applies to none of the datasets"),
     "plugins: disabled and only": (["--disable-plugin", "mlp", "--only-plugin", "mlp"], [],
