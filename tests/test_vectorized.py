@@ -359,7 +359,10 @@ def test_group_writes_the_records_of_solo_runs(tmp_path, host, device):
         assert ca["best"]["step"] == cb["best"]["step"] and ca["max_steps"] == cb["max_steps"]
 
 
-def test_a_diverging_seed_is_masked_while_the_others_complete(tmp_path, host, monkeypatch):
+@pytest.mark.parametrize("config", [{}, DCGAN], ids=["mlp-grouped", "dcgan-channels"])
+def test_a_diverging_seed_is_masked_while_the_others_complete(tmp_path, host, monkeypatch, config):
+    """Folded into channels too: a grouped convolution or BatchNorm that let one seed's NaNs reach another
+    seed's channels would fail the other seeds here."""
     build = runner.build_trainer
 
     def poisoned(host_, spec, hparams, *args, **kwargs):
@@ -369,10 +372,12 @@ def test_a_diverging_seed_is_masked_while_the_others_complete(tmp_path, host, mo
         return dataset, trainer
 
     monkeypatch.setattr(runner, "build_trainer", poisoned)
-    specs = [_spec(seed, budget=Budget("steps", 40)) for seed in SEEDS]
+    metrics = ("mode_coverage",) if not config else ()
+    specs = [_spec(seed, budget=Budget("steps", 40), metrics=metrics, **config) for seed in SEEDS]
     solo = [runner.execute(s, tmp_path / "solo", host=host) for s in specs]
-    grouped = runner.execute_group(specs, tmp_path / "vec", host=host)
+    grouped = runner.execute_group(specs, tmp_path / "vec", host=host, explicit=True)
     assert [r["status"] for r in grouped] == ["completed", "diverged", "completed"]
+    assert grouped[0]["training"]["backend"] == ("channels" if config else "grouped")
     keys = ("status", "diverged_at", "steps", "error")
     expected = ["diverged", 10, 10, "non-finite loss by step 10"]
     assert [solo[1][k] for k in keys] == [grouped[1][k] for k in keys] == expected
@@ -383,8 +388,10 @@ def test_a_diverging_seed_is_masked_while_the_others_complete(tmp_path, host, mo
     for spec in (specs[0], specs[2]):  # the NaNs never reached the other seeds
         sa = store.read_jsonl(tmp_path / "solo" / "runs" / spec.dirname / "stats.jsonl")
         sb = store.read_jsonl(tmp_path / "vec" / "runs" / spec.dirname / "stats.jsonl")
-        assert len(sa) == len(sb) == 4
-        assert all(math.isclose(x["loss_d"], y["loss_d"], rel_tol=vectorized.LOSS_RTOL) for x, y in zip(sa, sb))
+        assert len(sa) == len(sb) == 4 and all(math.isfinite(y["loss_d"]) for y in sb)
+        # the fold is held to LOSS_RTOL for FOLD_STEPS steps (the first line), then drifts as solo runs do
+        close = sb[:1] if config else sb
+        assert all(math.isclose(x["loss_d"], y["loss_d"], rel_tol=vectorized.LOSS_RTOL) for x, y in zip(sa, close))
 
 
 def test_interrupted_group_resumes_from_per_seed_checkpoints(tmp_path, host, monkeypatch):
