@@ -16,6 +16,9 @@ Where the numbers below come from:
 - CUDA: the README's "Speed" section (one H100, torch 2.11, DCGAN on MNIST-5k, batch 128). fp32 ran
   18.5k img/s, bf16 13.8k, bf16 + channels_last 14.5k, and the same with --compile 12.9k. These small
   models are bound by kernel-launch overhead.
+- Vectorised seeds: the README's "Speed" section. The MLP's grouped backend against K sequential
+  steps, 2.0-2.8x at K = 4-8 on a 2-core AMD EPYC; DCGAN's channels fold 0.85-0.87x at K = 2-8 on a
+  2-core Xeon (oneDNN's grouped convolutions), hence opt-in there (``ganbench.vectorized.unsupported``).
 
 The precision policy is in :func:`precision_problem`:
 
@@ -257,6 +260,9 @@ def _verdicts(device: str, native_cpu_bf16: bool) -> list[tuple[str, str]]:
             ("torch_compile", "opt-in: measured slower than eager on small CPU models (0.6x MLP, 0.85x DCGAN) "
                               "and 17-27 s cold compile"),
             ("cuda_graphs", "no: no CUDA device"),
+            ("vectorize_seeds", "yes for architectures declaring a vectorised form (MLP: 2.0-2.8x over sequential "
+                                "at K=4-8 on 2 cores); a channels fold (DCGAN) only with --vectorize-seeds K, "
+                                "as it ran 0.85x sequential on a CPU"),
         ]
     if device.startswith("cuda"):
         if _cuda_native_bf16():
@@ -269,12 +275,15 @@ def _verdicts(device: str, native_cpu_bf16: bool) -> list[tuple[str, str]]:
             ("torch_compile", "unlikely: DCGAN bf16+channels_last ran 12.9k img/s with it vs 14.5k without on an H100"),
             ("cuda_graphs", "maybe: small models are launch-bound, which graphs address; --compile-mode "
                             "reduce-overhead captures them (not yet measured here)"),
+            ("vectorize_seeds", "maybe: K seeds as one computation address launch-bound steps; only with "
+                                "--vectorize-seeds K on CUDA (written, not yet measured on a GPU)"),
         ]
     return [  # mps, or anything else torch knows
         ("bf16", f"untested: not measured on {device}"),
         ("fp16", f"untested: not measured on {device}"),
         ("torch_compile", f"untested: not measured on {device}; opt-in"),
         ("cuda_graphs", "no: no CUDA device"),
+        ("vectorize_seeds", f"no: seeds are vectorised on the CPU and CUDA only, not on {device}"),
     ]
 
 

@@ -18,7 +18,7 @@ AMX = AVX2 | {"avx512f", "amx_tile", "amx_bf16"}
 ARM = {"fp", "asimd"}
 ARM_BF16 = ARM | {"bf16"}
 KEYS = ("torch", "device", "cuda", "cpu", "cpu_capability", "cpu_native_bf16", "torch_threads", "cpu_count",
-        "bf16", "fp16", "torch_compile", "cuda_graphs")
+        "bf16", "fp16", "torch_compile", "cuda_graphs", "vectorize_seeds")
 
 
 @pytest.fixture
@@ -138,3 +138,13 @@ def test_run_with_bf16_on_an_avx2_cpu_exits_2_before_any_run(monkeypatch, tmp_pa
         main(args + ["--force-precision"])
     assert exit_info.value.code == 0
     assert "warning: bf16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda:0", "mps"])
+def test_every_device_gets_a_verdict_for_each_speed_option(gpu, device):
+    """One row per option whatever the device, so a script reading ``doctor --json`` finds every key;
+    off the CPU and CUDA, seeds never vectorise (ganbench.vectorized.unsupported says the same)."""
+    gpu(True)
+    verdicts = dict(doctor._verdicts(device, native_cpu_bf16=False))
+    assert list(verdicts) == ["bf16", "fp16", "torch_compile", "cuda_graphs", "vectorize_seeds"]
+    assert verdicts["vectorize_seeds"].startswith("no") == (device == "mps")
