@@ -65,6 +65,16 @@ def cli(ctx: click.Context, disable, only):
 
 
 # ---------------------------------------------------------------------------------------------------
+def _by_reason(training: dict[str, dict], runs) -> dict[str, list[str]]:
+    """Variants whose seeds will train solo, by reason (the dry run says each once)."""
+    out: dict[str, list[str]] = {}
+    for spec in runs:
+        reason = training[spec.dirname].get("reason")
+        if reason and spec.variant not in out.setdefault(reason, []):
+            out[reason].append(spec.variant)
+    return out
+
+
 @cli.command()
 @click.option("--all", "run_all", is_flag=True, help="Run the `default` study: every compatible plugin on the embedded data.")
 @click.option("--study", metavar="NAME|FILE", help="Run a built-in study by name or a study TOML file.")
@@ -115,7 +125,8 @@ def cli(ctx: click.Context, disable, only):
                    "on stderr.")
 @click.option("--retry-failed", is_flag=True,
               help="Train runs stored as failed or diverged again (their earlier records are kept, renamed).")
-@click.option("-n", "--dry-run", is_flag=True, help="List the runs (and the skipped combinations) without running.")
+@click.option("-n", "--dry-run", is_flag=True, help="List the runs (name, budget, and solo or vectorized xK: how its seeds will train) and the skipped "
+                   "combinations, without running.")
 @click.option("-y", "--yes", is_flag=True, help=f"Run a sweep of more than {MAX_RUNS_WITHOUT_YES} runs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -213,17 +224,28 @@ def run(ctx, run_all, study, archs, losses, techniques, datasets, seeds, budget,
     if not plan.runs:
         raise UsageError("no compatible combination to run" + (f" ({len(plan.skipped)} skipped, see above)" if plan.skipped else ""))
     refs = sweep.references(plan.runs, host)
+    if dry_run:
+        training = {}   # how each run will train: with its seeds as one group, or solo and why
+        for group, reason in sweep.planned_groups(plan.runs, host, vectorize_seeds):
+            for spec in group:
+                training[spec.dirname] = ({"mode": "vectorized", "seeds": len(group)} if len(group) > 1
+                                          else {"mode": "solo", "reason": reason})
     if dry_run and as_json:
         click.echo(json.dumps({"schema": 1, "study": chosen.name, "dry_run": True, "references": [
             {"dataset": r.dataset, "dir": os.path.join(results_dir, "references", r.dirname)} for r in refs], "runs": [
-            {"name": s.name, "dir": os.path.join(results_dir, "runs", s.dirname), "budget": str(s.budget)}
-            for s in plan.runs], "skipped": [{"what": w, "reason": r} for w, r in plan.skipped]}, indent=2))
+            {"name": s.name, "dir": os.path.join(results_dir, "runs", s.dirname), "budget": str(s.budget),
+             "training": training[s.dirname]} for s in plan.runs],
+            "skipped": [{"what": w, "reason": r} for w, r in plan.skipped]}, indent=2))
         return
     if dry_run:
         for ref in refs:
             click.echo(f"{ref.dirname}\t{'baseline' if ref.baseline else 'reference'}")
         for spec in plan.runs:
-            click.echo(f"{spec.dirname}\t{spec.budget}")
+            how = training[spec.dirname]
+            click.echo(f"{spec.dirname}\t{spec.budget}\t"
+                       + (f"vectorized x{how['seeds']}" if how["mode"] == "vectorized" else "solo"))
+        for reason, variants in _by_reason(training, plan.runs).items():
+            sweep.log(f"vectorize-seeds: {', '.join(variants)} would train solo: {reason}")
         return
 
     study_mod.write_record(chosen, results_dir, overrides)  # the claims a `reproduce` table is judged by

@@ -616,19 +616,38 @@ def seed_groups(specs: Iterable[RunSpec], size: int) -> list[list[RunSpec]]:
     return groups
 
 
+def planned_groups(specs: Iterable[RunSpec], host, vectorize_seeds: int | str | None = "auto"
+                   ) -> list[tuple[list[RunSpec], str | None]]:
+    """How ``specs`` will train: ``(group, reason)`` pairs, a group of several seeds trained as one
+    batched computation with ``reason`` ``None``, or a lone run with why its seeds train solo (``None``
+    when there was nothing to group: one seed, or ``--vectorize-seeds 1``). Decided from the
+    declarations (:func:`ganbench.vectorized.unsupported`), as :class:`SeedGroupExecutor` decides; a
+    group whose built networks break their declaration still falls back when it starts."""
+    from ganbench.vectorized import unsupported
+    size = parse_vectorize_seeds(vectorize_seeds)
+    explicit = explicit_vectorize_seeds(vectorize_seeds)
+    if size == 1:
+        return [([spec], None) for spec in specs]
+    planned: list[tuple[list[RunSpec], str | None]] = []
+    for group in seed_groups(specs, size):
+        reason = unsupported(host, group[0], explicit) if len(group) > 1 else None
+        if reason:
+            planned.extend(([spec], reason) for spec in group)
+        else:
+            planned.append((group, None))
+    return planned
+
+
 def estimate(specs: list[RunSpec], host, vectorize_seeds: int | str | None = "auto", data_root: str | None = None,
              download: bool = False) -> dict[str, float | None]:
     """Each run's estimated seconds of training (the sweep's ETA), grouped as :class:`SeedGroupExecutor`
     will group them: a seed group's time is measured on a group step and split evenly among its seeds;
     a solo run's is its budget times one timed step (:func:`ganbench.runner.estimate_seconds`)."""
     from ganbench.runner import estimate_seconds
-    from ganbench.vectorized import estimate_group_seconds, unsupported
-    size = parse_vectorize_seeds(vectorize_seeds)
-    explicit = explicit_vectorize_seeds(vectorize_seeds)
+    from ganbench.vectorized import estimate_group_seconds
     out: dict[str, float | None] = {}
-    for group in seed_groups(specs, size) if size != 1 else [[spec] for spec in specs]:
-        seconds = estimate_group_seconds(group, host, data_root, download) \
-            if len(group) > 1 and unsupported(host, group[0], explicit) is None else None
+    for group, _ in planned_groups(specs, host, vectorize_seeds):
+        seconds = estimate_group_seconds(group, host, data_root, download) if len(group) > 1 else None
         for spec in group:
             out[spec.dirname] = seconds / len(group) if seconds else estimate_seconds(spec, host, data_root, download)
     return out
@@ -644,6 +663,7 @@ class SeedGroupExecutor:
 
     def __init__(self, inner, size: int | str | None = "auto", host=None):
         self.inner = inner
+        self.vectorize_seeds = size
         self.size = parse_vectorize_seeds(size)
         self.explicit = explicit_vectorize_seeds(size)
         self.host = host
@@ -656,18 +676,17 @@ class SeedGroupExecutor:
             yield from self.inner.map(fn, specs)
             return
         from ganbench import store
+        from ganbench.vectorized import log_fallback
         results_dir = fn.keywords.get("results_dir")
+        if self.host is None:   # the rule set is checked where the group trains
+            planned = [(group, None) for group in seed_groups(specs, self.size)]
+        else:
+            planned = planned_groups(specs, self.host, self.vectorize_seeds)
         groups: list[list[RunSpec]] = []
-        for group in seed_groups(specs, self.size):
-            if len(group) > 1 and self.host is not None:
-                from ganbench.vectorized import log_fallback, unsupported
-                reason = unsupported(self.host, group[0], self.explicit)
-                if reason:
-                    # said only when something will train: stored runs are read back either way
-                    if results_dir is None or not all(store.RunDir(results_dir, s.dirname).finished for s in group):
-                        log_fallback(group[0].variant, reason)
-                    groups.extend([spec] for spec in group)
-                    continue
+        for group, reason in planned:
+            # said (once a process) only when something will train: stored runs are read back either way
+            if reason and (results_dir is None or not store.RunDir(results_dir, group[0].dirname).finished):
+                log_fallback(group[0].variant, reason)
             groups.append(group)
         for group, results in self.inner.map(functools.partial(_execute_group, fn, explicit=self.explicit), groups):
             yield from zip(group, results)

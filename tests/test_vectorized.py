@@ -541,3 +541,28 @@ def test_command_line_vectorises_seeds_by_default(tmp_path, host):
                                               "hparams": TINY}), tmp_path / "solo", host=host) for r in runs]
     for a, b in zip(solo, results):
         assert _metric_values_close(a["final"], b["final"])
+
+
+def test_a_dry_run_says_how_each_run_will_train_as_the_sweep_groups_it(tmp_path, capsys):
+    """The plan of a dry run is the executor's: planned_groups serves both (and the ETA)."""
+    from ganbench.testing import invoke_cli
+    base = ["run", "--arch", "mlp", "--arch", "dcgan", "--loss", "nonsaturating", "--dataset", "mnist5k",
+            "--seeds", "0-2", "--budget", "steps=10", "--dry-run", "--results-dir", str(tmp_path)]
+    code, out, err = invoke_cli(capsys, *base, "--vectorize-seeds", "2")
+    assert code == 0, err
+    column = {line.split("\t")[0].split("-s")[0] + line.split("\t")[0].split("-s")[1][:1]: line.split("\t")[2]
+              for line in out.splitlines() if line.startswith(("mlp-", "dcgan-"))}
+    # at most 2 a group: seeds 0 and 1 together, seed 2 alone; dcgan as well, the size being asked for
+    assert column == {"mlp-nonsaturating-mnist5k0": "vectorized x2", "mlp-nonsaturating-mnist5k1": "vectorized x2",
+                      "mlp-nonsaturating-mnist5k2": "solo", "dcgan-nonsaturating-mnist5k0": "vectorized x2",
+                      "dcgan-nonsaturating-mnist5k1": "vectorized x2", "dcgan-nonsaturating-mnist5k2": "solo"}
+    assert "would train solo" not in err
+    code, out, err = invoke_cli(capsys, *base, "--json")
+    assert code == 0, err
+    training = {r["name"].split("-s")[0]: r["training"] for r in json.loads(out)["runs"]}
+    assert training["mlp-nonsaturating-mnist5k"] == {"mode": "vectorized", "seeds": 3}
+    assert training["dcgan-nonsaturating-mnist5k"]["mode"] == "solo"
+    assert "auto keeps dcgan solo on the CPU" in training["dcgan-nonsaturating-mnist5k"]["reason"]
+    code, out, err = invoke_cli(capsys, *base)
+    assert code == 0 and err.count("vectorize-seeds: dcgan-nonsaturating would train solo: auto keeps") == 1
+    assert not (tmp_path / "runs").exists()
