@@ -125,8 +125,9 @@ def _by_reason(training: dict[str, dict], runs) -> dict[str, list[str]]:
                    "on stderr.")
 @click.option("--retry-failed", is_flag=True,
               help="Train runs stored as failed or diverged again (their earlier records are kept, renamed).")
-@click.option("-n", "--dry-run", is_flag=True, help="List the runs (name, budget, and solo or vectorized xK: how its seeds will train) and the skipped "
-                   "combinations, without running.")
+@click.option("-n", "--dry-run", is_flag=True,
+              help="List the runs (name, budget, and solo or vectorized xK: how its seeds will train) and the "
+                   "skipped combinations, without running.")
 @click.option("-y", "--yes", is_flag=True, help=f"Run a sweep of more than {MAX_RUNS_WITHOUT_YES} runs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
