@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup leaderboard arch-health reproduce dp tasks test benchmark browser clean
+.PHONY: setup leaderboard stability arch-health reproduce dp tasks test benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ leaderboard: setup
 	$(BIN)/ganbench run --all
 	$(BIN)/ganbench report --out results/leaderboard
 	@echo "leaderboard: results/leaderboard/report.md (also report.html, report.tex, report.json, csv/, figures/)" >&2
+
+## Stability (studies/stability.toml: about 25 minutes on a 2-core CPU): every loss on the ring at 10 seeds,
+## R1 and non-saturating DCGAN on MNIST-5k at 5, at the default study's protocols; failure rates, spread
+## over seeds and oscillation of the val curve in results/stability/.
+STAB_RUNS := results/stability-runs
+stability: setup
+	$(BIN)/ganbench run --study stability --results-dir $(STAB_RUNS)
+	$(BIN)/ganbench report --results-dir $(STAB_RUNS) --out results/stability
+	@echo "stability: results/stability/report.md (also report.html, csv/, figures/)" >&2
 
 ## Architecture health (a benchmark, not a test: about 30 minutes on a 2-core CPU): every built-in
 ## architecture at its own defaults, non-saturating loss, one kimg budget on MNIST-5k (points archs on

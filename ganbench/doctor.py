@@ -11,6 +11,10 @@ Where the numbers below come from:
   forward+backward per step. Conv2d(64, 128, 3) on a 32x64x16x16 input: fp32 22 ms, bf16 8.0 ms
   (2.8x faster), fp16 2955 ms (about 130x slower). A 2-128-128-2 MLP on batch 256: fp32 0.31 ms,
   bf16 0.43 ms (0.7x), fp16 0.55 ms.
+- The same on an "AMD EPYC" with avx512_bf16 but no AMX (Zen 4; torch capability AVX512), torch
+  2.14.1, one thread, 2026-12-04: Conv2d fp32 29 ms, bf16 16 ms (1.8x faster), fp16 314 ms (11x
+  slower); the MLP fp32 0.64 ms, bf16 0.74 ms (0.86x), fp16 5.3 ms. The DCGAN-64 training step of
+  ``make benchmark`` ran 1.9x faster in bf16 at one thread there, as on the AMX Xeon (README, Speed).
 - torch.compile on CPU: issue "Speed". Against eager, 0.6x on the MLP and 0.85x on DCGAN, and 17-27 s
   of cold compile.
 - CUDA: the README's "Speed" section (one H100, torch 2.11, DCGAN on MNIST-5k, batch 128). fp32 ran
@@ -26,7 +30,7 @@ The precision policy is in :func:`precision_problem`:
 - bf16 on a CPU is refused unless the CPU has native bf16 (AVX512_BF16 or AMX-BF16 on x86, the BF16
   extension on aarch64).
 - fp16 on a CPU is refused on every CPU. Even a CPU with AVX512_FP16 ran it about 130x slower than
-  fp32 (above), and ganbench's fp16 path, autocast with a GradScaler, is tuned for CUDA. AMX-FP16
+  fp32 (above), and a Zen 4 11x, and ganbench's fp16 path, autocast with a GradScaler, is tuned for CUDA. AMX-FP16
   CPUs have not been measured; they still need ``--force-precision``.
 - bf16 on CUDA is refused when the GPU has no native bf16 (compute capability below 8.0). fp16 on
   CUDA is fine.
@@ -250,12 +254,13 @@ def _verdicts(device: str, native_cpu_bf16: bool) -> list[tuple[str, str]]:
     where each number comes from."""
     if device == "cpu":
         if native_cpu_bf16:
-            bf16 = "maybe: native here; on an AMX Xeon a Conv2d ran 2.8x faster than fp32 but a tiny MLP 0.7x"
+            bf16 = ("maybe: native here; a Conv2d ran 1.8-2.8x faster than fp32 and a DCGAN-64 step 1.9x "
+                    "(AMX Xeon, AMD EPYC with AVX512_BF16), but a tiny MLP 0.7-0.86x")
         else:
             bf16 = "no: about 20x slower than fp32 without AVX512_BF16/AMX; refused without --force-precision"
         return [
             ("bf16", bf16),
-            ("fp16", "no: about 130x slower than fp32 for a Conv2d on CPU, even with AVX512_FP16; "
+            ("fp16", "no: 11-130x slower than fp32 for a Conv2d on CPU, even with AVX512_FP16; "
                      "refused without --force-precision"),
             ("torch_compile", "opt-in: measured slower than eager on small CPU models (0.6x MLP, 0.85x DCGAN) "
                               "and 17-27 s cold compile"),
