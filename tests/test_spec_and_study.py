@@ -56,6 +56,29 @@ def test_builtin_studies_parse():
     assert len(study.load("stability").seeds) >= 5
 
 
+def _protocol(name: str, arch: str, dataset: str) -> tuple[str, dict]:
+    """The budget and hyperparameters a built-in study trains ``arch`` on ``dataset`` at."""
+    s = study.load(name)
+    settings = {(str(s.budget_of(m, dataset)), tuple(sorted(s.hparams_of(m, dataset).items())))
+                for m in s.matrix_list() if dataset in m.datasets and arch in m.archs}
+    assert len(settings) == 1, (name, arch, dataset, settings)
+    budget, hparams = settings.pop()
+    return budget, dict(hparams)
+
+
+@pytest.mark.parametrize("follower, leader, arch, dataset", [
+    ("stability", "default", "mlp", "ring8"),         # "at the default study's protocols": the
+    ("stability", "default", "dcgan", "mnist5k"),     # measured ones, which train
+    ("mode-collapse", "reproduce", "mlp", "ring8"),   # the 2D protocol the claims are judged at
+    ("mode-collapse", "reproduce", "mlp", "grid25"),
+])
+def test_studies_that_borrow_a_measured_protocol_stay_on_it(follower, leader, arch, dataset):
+    # (the stability and mode-collapse studies once trained the MLP at its own defaults, z 100, where it
+    # covers 1 of the 8 ring modes: their tables measured the budget, not the losses)
+    assert _protocol(follower, arch, dataset) == _protocol(leader, arch, dataset)
+    assert len(study.load(follower).matrix_list()[0].seeds) >= len(study.load(leader).matrix_list()[0].seeds)
+
+
 def test_how_a_sweep_runs_is_not_part_of_any_run():
     from ganbench import plugins, sweep
     text = '[study]\nname="x"\n[matrix]\narchs=["mlp"]\nlosses=["nonsaturating"]\ndatasets=["ring8"]\n[budget]\ndefault="steps=5"\n[run]\n'
