@@ -463,7 +463,8 @@ class StepContext(Protocol):
         discriminator is trained on (differentiable in ``x``)."""
 
     def clone_discriminator(self) -> tuple[nn.Module, torch.optim.Optimizer]:
-        """A deep copy of the discriminator and of its optimiser, state included (look-ahead)."""
+        """A deep copy of the discriminator and of its optimiser, state included (look-ahead): updating
+        the copy leaves the trainer's D and its optimiser state as they were."""
 
     def discriminator_update(self, discriminator: nn.Module, optimizer: torch.optim.Optimizer) -> torch.Tensor:
         """One discriminator update of ``discriminator`` on a fresh batch, as the step's own would be
@@ -503,6 +504,11 @@ class Technique(Plugin):
     # never perturbs, mixes, interpolates or differentiates what D sees, and never replaces the
     # generator's loss (EMA, TTUR, spectral norm, label smoothing). Others are refused for token data.
     discrete_samples: ClassVar[bool] = False
+    # The seeds of a run with this technique may train as one batched computation (``--vectorize-seeds``):
+    # its only hook is ``discriminator_for_generator_step``, written against nothing of the StepContext
+    # but ``step``, ``hparams``, ``clone_discriminator`` and ``discriminator_update``, and it keeps no
+    # state of its own (unrolled D). A seed group calls it once, on the stacked networks of its seeds.
+    vectorizable_seeds: ClassVar[bool] = False
 
     @classmethod
     def supports(cls, architecture: type[Architecture], loss: type[Loss], data: DataInfo) -> str | None:

@@ -562,5 +562,7 @@ class Trainer:
         """A deep copy of D and its optimiser (for look-ahead techniques)."""
         D = copy.deepcopy(self.D)
         opt = type(self.opt_d)(D.parameters(), **self.opt_d.defaults)
-        opt.load_state_dict(self.opt_d.state_dict())
+        # Deep: load_state_dict keeps the very tensors it is given (moments, step count) where dtype
+        # and device already match, and the copy's updates would move the trainer's own D optimiser.
+        opt.load_state_dict(copy.deepcopy(self.opt_d.state_dict()))
         return D, opt

@@ -139,8 +139,10 @@ def unsupported(host, spec: RunSpec, explicit: bool = False) -> str | None:
     the solo runs that have been."""
     arch = host.architectures.get(spec.arch)
     loss = host.losses.get(spec.loss)
-    if spec.techniques:
-        return "techniques hook into every step of one trainer and are not vectorised"
+    for name in spec.techniques:
+        if not host.techniques.get(name).vectorizable_seeds:
+            return (f"technique {name} hooks into every step of one trainer and is not declared "
+                    f"vectorizable_seeds")
     if spec.ddp > 1:
         return f"a --ddp {spec.ddp} run trains on processes of its own"
     device = runner.resolve_device(spec.device)
@@ -298,6 +300,12 @@ class StackedNet:
 
     def parameters(self):
         return iter(self.params.values())
+
+    def clone(self) -> StackedNet:
+        """An independent copy of the K networks (new leaves, the same forwards): a look-ahead D."""
+        params = {name: p.detach().clone().requires_grad_(p.requires_grad) for name, p in self.params.items()}
+        buffers = {name: b.clone() for name, b in self.buffers.items()}
+        return StackedNet(params, self._forward, self._member_forward, buffers)
 
     def members(self) -> list[nn.Module]:
         per_seed = {name: p.unbind(0) for name, p in self.params.items()}
@@ -463,6 +471,41 @@ def _stacked_optimizer(template: torch.optim.Optimizer, per_seed: Sequence[torch
     return opt
 
 
+def _cloned_optimizer(opt: torch.optim.Optimizer, old: StackedNet, new: StackedNet) -> torch.optim.Optimizer:
+    """``opt`` (over ``old``'s leaves) for ``new``'s leaves, its state copied: a look-ahead's optimiser."""
+    group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    clone = type(opt)(list(new.params.values()), **group)
+    for name, p in old.params.items():
+        state = opt.state.get(p)
+        if state:
+            clone.state[new.params[name]] = {k: v.clone() if torch.is_tensor(v) else copy.deepcopy(v)
+                                             for k, v in state.items()}
+    return clone
+
+
+class _GroupStepContext:
+    """The part of :class:`ganbench.api.StepContext` a technique declaring ``vectorizable_seeds`` may use,
+    over a seed group: the networks it clones and updates hold all K seeds."""
+
+    def __init__(self, group: SeedGroup):
+        self._group = group
+
+    @property
+    def step(self) -> int:
+        return self._group.trainers[0].steps_done
+
+    @property
+    def hparams(self):
+        return self._group.trainers[0].hparams
+
+    def clone_discriminator(self) -> tuple[StackedNet, torch.optim.Optimizer]:
+        D = self._group.D.clone()
+        return D, _cloned_optimizer(self._group.opt_d, self._group.D, D)
+
+    def discriminator_update(self, discriminator: StackedNet, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+        return self._group.discriminator_update(D=discriminator, opt=optimizer)[0]
+
+
 def _write_optimizer(stacked_opt: torch.optim.Optimizer, params: dict[str, torch.Tensor], k: int,
                      opt: torch.optim.Optimizer, module: nn.Module) -> None:
     own = dict(module.named_parameters())
@@ -497,6 +540,8 @@ class SeedGroup:
         self.has_penalty = _has_penalty(first.loss)
         # Protocol option of the trainer (hparam): the G update scores the last D update's fakes.
         self.reuse_fake = bool(getattr(first, "reuse_fake_for_generator", False))
+        # Techniques declaring vectorizable_seeds keep no state: the first seed's instances serve all.
+        self.techniques = list(first.techniques)
         nets = BACKENDS[backend]([t.G for t in self.trainers], [t.D for t in self.trainers])
         if nets is None:
             raise ValueError(f"backend {backend!r} does not apply to {type(first.G).__name__}")
@@ -520,9 +565,12 @@ class SeedGroup:
                 zs.append(z)
         return torch.stack(reals), (torch.stack(zs) if need_latents else None)
 
-    def discriminator_update(self, keep_fake: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def discriminator_update(self, keep_fake: bool = False, D: StackedNet | None = None,
+                             opt: torch.optim.Optimizer | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One discriminator update of every seed; ``(losses [K], kept)``, ``kept`` the fakes still
-        attached to G's graph when ``keep_fake`` (``reuse_fake_for_generator``), else ``None``."""
+        attached to G's graph when ``keep_fake`` (``reuse_fake_for_generator``), else ``None``.
+        ``D``/``opt``: a look-ahead copy to update instead of the group's own (unrolled D)."""
+        D, opt = (self.D, self.opt_d) if D is None else (D, opt)
         real, z = self._draw()
         kept = None
         if keep_fake:
@@ -531,11 +579,11 @@ class SeedGroup:
         else:
             with torch.no_grad():
                 fake = self.G(z).float()
-        real_scores = self.D(real).float().reshape(self.k, -1)
-        fake_scores = self.D(fake).float().reshape(self.k, -1)
+        real_scores = D(real).float().reshape(self.k, -1)
+        fake_scores = D(fake).float().reshape(self.k, -1)
         losses = []
         lead = self.trainers[0]
-        members = self.D.members() if self.has_penalty and lead.steps_done % lead.penalty_every == 0 else None
+        members = D.members() if self.has_penalty and lead.steps_done % lead.penalty_every == 0 else None
         # Seed by seed through unbind (one stack in the backward pass; x[k] would cost K zero-filled copies).
         per_seed = zip(real_scores.unbind(0), fake_scores.unbind(0), real.unbind(0), fake.unbind(0))
         for k, (rs, fs, r, f) in enumerate(per_seed):
@@ -548,10 +596,10 @@ class SeedGroup:
                     loss = loss + penalty
             losses.append(loss)
         losses = torch.stack(losses)
-        self.opt_d.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)
         losses.sum().backward()
-        self.opt_d.step()
-        self.loss.after_discriminator_step(self.D)
+        opt.step()
+        self.loss.after_discriminator_step(D)
         return losses.detach(), kept
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -561,13 +609,16 @@ class SeedGroup:
         real = None
         if self.loss.needs_real_for_generator:
             real, _ = self._draw(need_latents=False)
+        D_for_g = self.D
+        for t in self.techniques:   # in the solo trainer's order: after the reals, before the latents
+            D_for_g = t.discriminator_for_generator_step(_GroupStepContext(self)) or D_for_g
         if kept is not None:
             fake = kept
         else:
             zs = [t.sample_latent(real.shape[1] if real is not None else self.batch_size)[0] for t in self.trainers]
             fake = self.G(torch.stack(zs)).float()
-        fake_scores = self.D(fake).float().reshape(self.k, -1)
-        real_scores = self.D(real).float().reshape(self.k, -1) if real is not None else None
+        fake_scores = D_for_g(fake).float().reshape(self.k, -1)
+        real_scores = D_for_g(real).float().reshape(self.k, -1) if real is not None else None
         reals = real_scores.unbind(0) if real_scores is not None else [None] * self.k
         losses = torch.stack([self.loss.generator_loss(fs, rs) for fs, rs in zip(fake_scores.unbind(0), reals)])
         self.opt_g.zero_grad(set_to_none=True)

@@ -1,5 +1,7 @@
 """Run specifications, budgets, seeds and study files: parsing and the one-line errors."""
 
+import dataclasses
+
 import pytest
 
 from ganbench import study
@@ -71,12 +73,35 @@ def _protocol(name: str, arch: str, dataset: str) -> tuple[str, dict]:
     ("stability", "default", "dcgan", "mnist5k"),     # measured ones, which train
     ("mode-collapse", "reproduce", "mlp", "ring8"),   # the 2D protocol the claims are judged at
     ("mode-collapse", "reproduce", "mlp", "grid25"),
+    ("reproduce-seeds", "reproduce", "mlp", "ring8"),   # the claims at 10 seeds: the same protocol
+    ("reproduce-seeds", "reproduce", "mlp", "grid25"),
+    ("reproduce-seeds", "reproduce", "ali", "ring8"),
+    ("reproduce-seeds", "reproduce", "ali", "grid25"),
 ])
 def test_studies_that_borrow_a_measured_protocol_stay_on_it(follower, leader, arch, dataset):
     # (the stability and mode-collapse studies once trained the MLP at its own defaults, z 100, where it
     # covers 1 of the 8 ring modes: their tables measured the budget, not the losses)
     assert _protocol(follower, arch, dataset) == _protocol(leader, arch, dataset)
     assert len(study.load(follower).matrix_list()[0].seeds) >= len(study.load(leader).matrix_list()[0].seeds)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "ali"])
+def test_the_budget_study_changes_the_budget_and_nothing_else(arch):
+    budget, hparams = _protocol("reproduce-budget", arch, "grid25")
+    leader_budget, leader_hparams = _protocol("reproduce", arch, "grid25")
+    assert hparams == leader_hparams
+    assert budget == str(Budget("steps", 4 * study.load("reproduce").budget_for("grid25").value))
+
+
+@pytest.mark.parametrize("follower, suffix", [("reproduce-seeds", "-10seeds"), ("reproduce-budget", "-16k")])
+def test_follower_studies_judge_the_claims_of_the_reproduce_study(follower, suffix):
+    leader = {c.id: c for c in study.load("reproduce").claims}
+    claims = study.load(follower).claims
+    assert claims
+    for c in claims:
+        assert c.id.endswith(suffix)
+        original = leader[c.id[:-len(suffix)]]
+        assert (dataclasses.replace(c, id=original.id)) == original
 
 
 def test_how_a_sweep_runs_is_not_part_of_any_run():

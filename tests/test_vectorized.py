@@ -32,12 +32,13 @@ def _spec(seed=0, **kw):
     return RunSpec(**base)
 
 
-def _trainers(host, loss, seeds=SEEDS, hparams=TINY, rngs=None, device="cpu", arch="mlp", dataset="ring8"):
+def _trainers(host, loss, seeds=SEEDS, hparams=TINY, rngs=None, device="cpu", arch="mlp", dataset="ring8",
+              techniques=()):
     """Trainers as their solo runs build them; ``rngs`` collects each one's global RNG state after init."""
     out = []
     for seed in seeds:
         spec = RunSpec(arch=arch, loss=loss, dataset=dataset, seed=seed, budget=Budget("steps", 100), hparams=hparams,
-                       device=device)
+                       device=device, techniques=tuple(techniques))
         out.append(runner.build_trainer(host, spec, runner.resolve_hparams(host, spec))[1])
         if rngs is not None:
             rngs.append(torch.get_rng_state())
@@ -124,6 +125,33 @@ def test_batched_step_matches_solo_trainers_step_by_step(host, loss, backend, de
             assert _close(p, q, vectorized.LOSS_RTOL), name
         sa, sb = a.opt_d.state_dict(), b.opt_d.state_dict()
         assert sa["param_groups"] == sb["param_groups"] and sorted(sa["state"]) == sorted(sb["state"])
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "wgan_gp"])
+def test_unrolled_discriminator_in_a_group_follows_the_solo_trainers(host, loss):
+    """Unrolled D (a technique declaring vectorizable_seeds): each step's look-ahead copy of the stacked
+    D takes its updates on the seeds' own batches, the group's D and optimiser state stay untouched by
+    it, and every seed follows its solo run (with a penalty in the look-ahead updates for wgan_gp)."""
+    hparams = {**TINY, "unrolling_steps": 3}
+    solo_rngs, group_rngs = [], []
+    solo = _trainers(host, loss, hparams=hparams, rngs=solo_rngs, techniques=("unrolled",))
+    grouped = _trainers(host, loss, hparams=hparams, rngs=group_rngs, techniques=("unrolled",))
+    group = vectorized.SeedGroup(grouped, group_rngs)
+    for _ in range(12):
+        outs = [_solo_step(t, solo_rngs, k) for k, t in enumerate(solo)]
+        loss_d, loss_g = group.step()
+        assert _close(loss_d, torch.stack([o["loss_d"] for o in outs]), vectorized.LOSS_RTOL)
+        assert _close(loss_g, torch.stack([o["loss_g"] for o in outs]), vectorized.LOSS_RTOL)
+    group.write_back()
+    n_critic = host.losses.get(loss).defaults.get("n_critic", 1)
+    for a, b in zip(solo, grouped):
+        # per step: n_critic batches for D's own updates and 3 for the look-ahead ones
+        assert a.batches_drawn == b.batches_drawn == 12 * (n_critic + 3)
+        assert torch.equal(a.latent_rng.get_state(), b.latent_rng.get_state())
+        for p, q in zip(list(a.G.parameters()) + list(a.D.parameters()), list(b.G.parameters()) + list(b.D.parameters())):
+            assert _close(p, q, vectorized.LOSS_RTOL)
+        steps = {float(s["step"]) for s in b.opt_d.state_dict()["state"].values()}
+        assert steps == {12.0 * n_critic}   # the look-ahead steps stayed in the copies
 
 
 @pytest.mark.parametrize("loss", ["wgan_gp", "r1"])
@@ -437,7 +465,8 @@ def test_unsupported_configurations_fall_back_with_one_logged_reason(tmp_path, h
     dcgan = _spec(arch="dcgan", dataset="mnist5k")
     assert "auto keeps dcgan solo on the CPU" in vectorized.unsupported(host, dcgan)
     assert vectorized.unsupported(host, dcgan, explicit=True) is None
-    assert "techniques" in vectorized.unsupported(host, _spec(techniques=("ema",)))
+    assert "technique ema" in vectorized.unsupported(host, _spec(techniques=("ema",)))
+    assert vectorized.unsupported(host, _spec(techniques=("unrolled",))) is None   # declares vectorizable_seeds
     assert "seconds" in vectorized.unsupported(host, _spec(budget=Budget("seconds", 1)))
     assert "fp32" in vectorized.unsupported(host, _spec(precision="bf16"))
 
@@ -446,7 +475,7 @@ def test_unsupported_configurations_fall_back_with_one_logged_reason(tmp_path, h
     results = runner.execute_group(specs, tmp_path, host=host)
     runner.execute_group(specs, tmp_path, host=host)  # finished: returned as stored, no second line
     err = capsys.readouterr().err
-    assert err.count("vectorize-seeds: falling back to solo runs for mlp-nonsaturating+ema: techniques") == 1
+    assert err.count("vectorize-seeds: falling back to solo runs for mlp-nonsaturating+ema: technique ema") == 1
     assert [r["status"] for r in results] == ["completed", "completed"]
     assert all("training" not in r for r in results)
 

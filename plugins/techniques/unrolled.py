@@ -24,6 +24,7 @@ class Unrolled(Technique):
     name = "unrolled"
     paper = ("Metz, Poole, Pfau, Sohl-Dickstein (2017). Unrolled Generative Adversarial Networks. ICLR.")
     encoder_compatible = True  # its look-ahead updates are the trainer's own D update, pairs included
+    vectorizable_seeds = True  # clones D and updates the clone through the StepContext, nothing else
     defaults = {"unrolling_steps": 5}
     hparam_docs = {
         "unrolling_steps": "look-ahead discriminator updates before each generator step (5 in the paper)",
