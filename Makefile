@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup leaderboard stability arch-health reproduce dp tasks test benchmark browser clean
+.PHONY: setup leaderboard stability arch-health reproduce reproduce-seeds reproduce-budget dp tasks test benchmark browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,19 @@ reproduce: setup
 	$(BIN)/ganbench run --study reproduce --results-dir $(REPRO_RUNS)
 	$(BIN)/ganbench report --results-dir $(REPRO_RUNS) --out results/reproduce
 	@echo "reproduce: results/reproduce/report.md (also report.html, csv/, figures/)" >&2
+
+## The reproduce study's ring and grid claims at 10 seeds, PacGAN's trial count (studies/reproduce-seeds.toml:
+## 80 runs, about 20 minutes on a 2-core CPU), and its grid claims at 4x the budget, 16000 steps
+## (studies/reproduce-budget.toml: 12 runs, about 15 minutes); claim tables in results/reproduce/seeds/ and budget/.
+reproduce-seeds: setup
+	$(BIN)/ganbench run --study reproduce-seeds --results-dir results/reproduce-seeds-runs
+	$(BIN)/ganbench report --results-dir results/reproduce-seeds-runs --out results/reproduce/seeds
+	@echo "reproduce-seeds: results/reproduce/seeds/report.md" >&2
+
+reproduce-budget: setup
+	$(BIN)/ganbench run --study reproduce-budget --results-dir results/reproduce-budget-runs
+	$(BIN)/ganbench report --results-dir results/reproduce-budget-runs --out results/reproduce/budget
+	@echo "reproduce-budget: results/reproduce/budget/report.md" >&2
 
 ## FID vs ε (studies/dp.toml: DCGAN on MNIST-5k without and with a DP-SGD discriminator at σ = 0.5, 1, 2;
 ## about 8 minutes on an idle 2-core CPU): the leaderboard with dp_epsilon / dp_delta columns in results/dp/.

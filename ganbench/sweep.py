@@ -264,9 +264,28 @@ _WORKER_PROGRESS = None
 
 def _worker_init(selection: dict[str, Any], queue=None) -> None:
     global _WORKER_HOST, _WORKER_PROGRESS
+    _exit_with_parent()
     from ganbench import plugins, progress
     _WORKER_HOST = plugins.load(**selection)
     _WORKER_PROGRESS = progress.QueueProgress(queue) if queue is not None else None
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the sweep's process ends. A ``kill`` (SIGTERM, as schedulers and
+    ``timeout`` send) or SIGKILL of ``ganbench run`` reaches it alone, and its workers would go on
+    training the runs already queued for them, holding their locks. The run a worker is training when
+    it ends resumes from its last checkpoint next time (its files are written atomically)."""
+    import multiprocessing
+    import threading
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()   # returns when the parent's end of the spawn pipe closes: it has exited
+        os._exit(ExitCode.RUNS_FAILED)
+
+    threading.Thread(target=watch, name="ganbench-parent-watch", daemon=True).start()
 
 
 def _worker_run(fn: Callable[..., dict], spec: RunSpec) -> dict:

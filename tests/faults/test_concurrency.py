@@ -2,9 +2,17 @@
 and every process reports every run it was asked for."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+
+try:
+    import fcntl
+except ImportError:   # not POSIX: run locks are not taken (store.RunDir.lock)
+    fcntl = None
 
 import pytest
 
@@ -65,3 +73,48 @@ def test_the_kernel_releases_the_lock_of_a_killed_process(tmp_path):
     lock = rd.lock(wait=False)
     assert lock is not None
     lock.release()
+
+
+def _held(lock_file) -> bool:
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _held_locks(results) -> list:
+    runs = results / store.RUNS
+    return [p for p in runs.glob(f"*/{store.LOCK}") if _held(p)] if runs.is_dir() else []
+
+
+def _poll(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.skipif(fcntl is None, reason="run locks are flock locks")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_killed_sweep_takes_its_workers_with_it(tmp_path, how):
+    """``kill`` of ``ganbench run --jobs 2`` (a scheduler's SIGTERM, or SIGKILL) reaches the sweep's own
+    process only: its workers must end too, not go on training their runs and the ones queued for them."""
+    results = tmp_path / "results"
+    args = ["run", "--arch", "mlp", "--loss", "nonsaturating", "--dataset", "ring8", "--seeds", "0-5",
+            "--budget", "steps=10000000", "--hparam", "batch_size=32", "--metric", "mode_coverage",
+            "--threads", "1", "--jobs", "2", "--vectorize-seeds", "1", "--quiet", "--results-dir", str(results)]
+    sweep = child("none", *args)
+    try:
+        assert _poll(lambda: len(_held_locks(results)) == 2, 240), sweep.stderr.read() if sweep.poll() else ""
+    finally:
+        sweep.send_signal(how)
+        sweep.communicate(timeout=60)
+    assert _poll(lambda: not _held_locks(results), 60), "a worker outlived its sweep"
+    time.sleep(2)
+    assert not _held_locks(results), "a worker started a queued run after its sweep was killed"
